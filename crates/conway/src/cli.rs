@@ -1,0 +1,280 @@
+//! The command line: every verb of ARCHITECTURE.md's public interface, with its flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::logging::LogFormat;
+
+/// Conway runs a system of microservices: a registry and control plane, a gateway and
+/// mesh proxy with resilience policies, a supervisor, chaos tools and telemetry — in one
+/// binary, with nothing else to install.
+#[derive(Debug, Parser)]
+#[command(name = "conway", version, about, long_about = None, propagate_version = true)]
+#[command(
+    after_help = "Start with `conway validate -f conway.toml`; every listing takes `--output json`.\n\
+Exit codes: 0 success, 1 failure (reported on stderr), 2 usage error or a command not built yet."
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub(crate) struct GlobalArgs {
+    /// The control plane to talk to.
+    #[arg(
+        long,
+        global = true,
+        env = "CONWAY_URL",
+        default_value = "http://127.0.0.1:7700"
+    )]
+    pub(crate) server: String,
+    /// How results are printed.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
+    pub(crate) output: Output,
+    /// How Conway's own logs are written (to stderr; the level comes from CONWAY_LOG).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Output {
+    /// Tables and sentences for people.
+    Table,
+    /// JSON for scripts.
+    Json,
+}
+
+/// The manifest to read.
+#[derive(Debug, Args)]
+pub(crate) struct ManifestArg {
+    /// The manifest file.
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "FILE",
+        default_value = "conway.toml"
+    )]
+    pub(crate) file: PathBuf,
+}
+
+/// Where a long-running component keeps its state and listens.
+#[derive(Debug, Args)]
+pub(crate) struct ComponentArgs {
+    /// The component's own address (port 0 picks a free one; the ready line says which).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) listen: Option<SocketAddr>,
+    /// The data folder; default: `.conway/` beside the manifest.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Build, start and supervise the whole system on this machine.
+    Up {
+        #[command(flatten)]
+        manifest: ManifestArg,
+        #[command(flatten)]
+        component: ComponentArgs,
+        /// The OTLP/HTTP receiver's address.
+        #[arg(long, value_name = "ADDR")]
+        otlp_listen: Option<SocketAddr>,
+    },
+    /// Check a manifest: exit 0, or 1 with FILE:LINE:COLUMN: message lines.
+    Validate {
+        #[command(flatten)]
+        manifest: ManifestArg,
+    },
+    /// Print the manifest's JSON Schema (or its Markdown reference).
+    Schema {
+        /// What to print.
+        #[arg(long, value_enum, default_value_t = SchemaFormat::Json)]
+        format: SchemaFormat,
+    },
+    /// Run the control plane alone: registry, API, dashboard, OTLP receiver.
+    Server {
+        /// A manifest whose declared state the server loads.
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        component: ComponentArgs,
+        /// The OTLP/HTTP receiver's address.
+        #[arg(long, value_name = "ADDR")]
+        otlp_listen: Option<SocketAddr>,
+        /// Require the admin token on loopback too.
+        #[arg(long)]
+        require_token: bool,
+    },
+    /// Run the gateway alone (north-south proxy).
+    Gateway(ProxyArgs),
+    /// Run the mesh proxy alone (east-west proxy).
+    Mesh(ProxyArgs),
+    /// Run the node agent: supervise this machine's share of the system.
+    Agent {
+        #[command(flatten)]
+        component: ComponentArgs,
+    },
+    /// Change a running system to a new declared state.
+    Apply {
+        #[command(flatten)]
+        manifest: ManifestArg,
+    },
+    /// List the services.
+    Services,
+    /// List the instances, of one service or of all.
+    Instances {
+        /// Only this service's instances.
+        service: Option<String>,
+    },
+    /// List the routes in force.
+    Routes,
+    /// Register an external instance.
+    Register {
+        /// The service it belongs to.
+        service: String,
+        /// Where it listens.
+        #[arg(value_name = "ADDRESS:PORT")]
+        address: String,
+        /// How long it stays registered without a heartbeat.
+        #[arg(long, default_value = "30s")]
+        ttl: String,
+    },
+    /// Remove an instance.
+    Deregister {
+        /// The instance's id.
+        id: String,
+    },
+    /// Set a service's number of instances.
+    Scale {
+        /// The service.
+        service: String,
+        /// How many instances.
+        replicas: u32,
+    },
+    /// Roll a service to a new version, or send it a canary share of traffic.
+    Deploy {
+        /// The service.
+        service: String,
+        /// The new version.
+        #[arg(long)]
+        version: Option<String>,
+        /// The new version's command, if it differs.
+        #[arg(long, value_name = "CMD")]
+        run: Option<String>,
+        /// Send this percentage of traffic to the new version until promoted.
+        #[arg(long, value_name = "PERCENT")]
+        canary: Option<u8>,
+        /// Make the canary the only version.
+        #[arg(long, conflicts_with_all = ["rollback", "canary"])]
+        promote: bool,
+        /// Remove the canary.
+        #[arg(long, conflicts_with = "canary")]
+        rollback: bool,
+    },
+    /// Show observed and declared dependencies.
+    Graph {
+        /// How the graph is drawn.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+        format: GraphFormat,
+    },
+    /// Search traces.
+    Traces {
+        /// Only traces through this service.
+        #[arg(long)]
+        service: Option<String>,
+        /// Only traces with errors.
+        #[arg(long)]
+        errors: bool,
+        /// Only traces at least this long (e.g. 100ms).
+        #[arg(long)]
+        min_duration: Option<String>,
+        /// The most traces listed.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Show one trace as a tree of spans with timings.
+    Trace {
+        /// The trace id (32 hex digits).
+        id: String,
+    },
+    /// Show captured logs.
+    Logs {
+        /// Only this service's logs.
+        #[arg(long)]
+        service: Option<String>,
+        /// Only this trace's logs.
+        #[arg(long)]
+        trace: Option<String>,
+        /// Keep printing new lines.
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Chaos experiments and kills.
+    #[command(subcommand)]
+    Chaos(ChaosCommand),
+    /// Governance findings: undeclared calls, services without an owner, open routes.
+    Lint {
+        #[command(flatten)]
+        manifest: ManifestArg,
+    },
+}
+
+/// What `conway schema` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SchemaFormat {
+    /// JSON Schema (draft 2020-12).
+    Json,
+    /// The Markdown reference of every key (docs/manifest.md).
+    Markdown,
+}
+
+/// How `conway graph` draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum GraphFormat {
+    Text,
+    Dot,
+    Mermaid,
+    Json,
+}
+
+/// Flags of the proxies.
+#[derive(Debug, Args)]
+pub(crate) struct ProxyArgs {
+    #[command(flatten)]
+    pub(crate) component: ComponentArgs,
+    /// Worker threads; default: the machine's cores.
+    #[arg(long, value_name = "N")]
+    pub(crate) threads: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ChaosCommand {
+    /// Run an experiment: check the steady state, inject, check again, roll back.
+    Run {
+        /// The experiment file.
+        experiment: PathBuf,
+    },
+    /// Kill instances of a service (SIGKILL), once or repeatedly.
+    Kill {
+        /// The service.
+        service: String,
+        /// Only this instance.
+        #[arg(long)]
+        instance: Option<String>,
+        /// Kill again at this interval (e.g. 10s).
+        #[arg(long)]
+        every: Option<String>,
+        /// Stop after this long (e.g. 2m).
+        #[arg(long = "for")]
+        duration: Option<String>,
+    },
+    /// Stop every chaos job.
+    Stop,
+}

@@ -1,0 +1,14 @@
+//! The `conway` binary: argument parsing and wiring; the work lives in the crates.
+
+mod cli;
+mod commands;
+mod exit;
+mod logging;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    logging::init(cli.global.log_format);
+    commands::run(cli).report()
+}
