@@ -83,8 +83,7 @@ impl Diagnostics {
 
     /// Sorts by position and drops exact repeats.
     pub(crate) fn finish(mut self) -> Self {
-        self.0
-            .sort_by(|a, b| (a.line, a.column, a.severity).cmp(&(b.line, b.column, b.severity)));
+        self.0.sort_by_key(|a| (a.line, a.column, a.severity));
         self.0.dedup();
         self
     }

@@ -5,6 +5,7 @@
 //! This crate knows no other Conway crate, no network and no runtime: everything else
 //! builds on it.
 
+pub mod api;
 pub mod diagnostics;
 mod load;
 mod locate;

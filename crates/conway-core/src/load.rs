@@ -1,6 +1,7 @@
 //! Reading a manifest: TOML syntax, then types, then the semantic rules — reporting
 //! every problem found at each stage, each at the position of the offending value.
 
+use std::io::Read;
 use std::path::{Path as FsPath, PathBuf};
 
 use serde::Deserialize;
@@ -49,14 +50,25 @@ pub enum LoadError {
 
 /// Reads and checks the manifest at `path`.
 pub fn load_file(path: &FsPath) -> Result<Loaded, LoadError> {
-    let source = std::fs::read(path).map_err(|source| LoadError::Read {
-        path: path.into(),
-        source,
-    })?;
+    // Read one byte past the limit, no more: `parse` then reports the file as too large,
+    // and a wrong path to something endless (`/dev/zero`) fails at once.
+    let mut source = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| {
+            file.take(MAX_MANIFEST_BYTES as u64 + 1)
+                .read_to_end(&mut source)
+        })
+        .map_err(|source| LoadError::Read {
+            path: path.into(),
+            source,
+        })?;
     let invalid = |diagnostics| LoadError::Invalid {
         path: path.into(),
         diagnostics,
     };
+    if source.len() > MAX_MANIFEST_BYTES {
+        return Err(invalid(too_large()));
+    }
     let source = String::from_utf8(source).map_err(|e| {
         let offset = e.utf8_error().valid_up_to();
         let text = String::from_utf8_lossy(e.as_bytes());
@@ -75,19 +87,10 @@ pub fn load_file(path: &FsPath) -> Result<Loaded, LoadError> {
 /// Checks a manifest's text: all syntax errors, else all type errors, else all
 /// semantic errors, each with its position. Warnings come back either way.
 pub fn parse(source: &str) -> Result<Loaded, Diagnostics> {
-    let mut diagnostics = Diagnostics::default();
     if source.len() > MAX_MANIFEST_BYTES {
-        diagnostics.push(Diagnostic::at(
-            Severity::Error,
-            source,
-            0..0,
-            format!(
-                "the manifest is {} bytes; the most Conway reads is {MAX_MANIFEST_BYTES}",
-                source.len()
-            ),
-        ));
-        return Err(diagnostics);
+        return Err(too_large());
     }
+    let mut diagnostics = Diagnostics::default();
     let (document, syntax_errors) = DeTable::parse_recoverable(source);
     for error in &syntax_errors {
         diagnostics.push(Diagnostic::at(
@@ -126,6 +129,18 @@ pub fn parse(source: &str) -> Result<Loaded, Diagnostics> {
     })
 }
 
+/// The finding for a manifest over [`MAX_MANIFEST_BYTES`], at its start.
+fn too_large() -> Diagnostics {
+    let mut diagnostics = Diagnostics::default();
+    diagnostics.push(Diagnostic::at(
+        Severity::Error,
+        "",
+        0..0,
+        format!("the manifest is larger than {MAX_MANIFEST_BYTES} bytes, the most Conway reads"),
+    ));
+    diagnostics
+}
+
 /// Deserializes each section, service, route, consumer and issuer on its own, so that
 /// one mistake does not hide the next.
 fn type_errors(source: &str, root: &DeTable<'_>, out: &mut Diagnostics) {
@@ -155,42 +170,77 @@ fn type_errors(source: &str, root: &DeTable<'_>, out: &mut Diagnostics) {
     }
 }
 
-/// Deserializes one value as `T`. After each error inside one of the value's entries,
-/// that entry is set aside and the rest tried again, so several mistakes in one table
-/// are all reported.
+/// Deserializes one value as `T`. After each error, the innermost entry holding it (at
+/// any depth) is set aside and the rest tried again, so several mistakes in one table,
+/// or in one of its nested tables, are all reported.
 fn check<T: DeserializeOwned>(source: &str, value: &Spanned<DeValue<'_>>, out: &mut Diagnostics) {
     let mut value = value.clone();
-    let mut removed = Vec::new();
+    let mut removed: Vec<Vec<String>> = Vec::new();
     while let Err(e) = T::deserialize(ValueDeserializer::from(value.clone())) {
         let span = e.span().unwrap_or(value.span());
-        if removed
-            .iter()
-            .any(|key| e.message() == format!("missing field `{key}`"))
-        {
+        let DeValue::Table(table) = value.get_mut() else {
+            out.push(Diagnostic::at(
+                Severity::Error,
+                source,
+                span,
+                suggest(e.message()),
+            ));
+            return;
+        };
+        let entry = entry_at(table, span.start);
+        // A required field set aside after its own error is missing now: already said.
+        let consequence = e
+            .message()
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.strip_suffix('`'))
+            .is_some_and(|field| {
+                removed
+                    .iter()
+                    .any(|path| path.split_last() == Some((&field.to_owned(), &entry[..])))
+            });
+        if !consequence {
+            out.push(Diagnostic::at(
+                Severity::Error,
+                source,
+                span,
+                suggest(e.message()),
+            ));
+        }
+        if entry.is_empty() || !remove_entry(table, &entry) {
             return;
         }
-        out.push(Diagnostic::at(
-            Severity::Error,
-            source,
-            span.clone(),
-            suggest(e.message()),
-        ));
-        let span_value = value.span();
-        let DeValue::Table(table) = value.get_mut() else {
-            return;
-        };
-        let Some(key) = table
-            .iter()
-            .find(|(key, item)| {
-                key.span().start <= span.start && span.start < item.span().end.max(key.span().end)
-            })
-            .map(|(key, _)| key.clone())
-        else {
-            return;
-        };
-        table.remove(key.get_ref().as_ref());
-        removed.push(key.into_inner().into_owned());
-        value = Spanned::new(span_value, DeValue::Table(table.clone()));
+        removed.push(entry);
+    }
+}
+
+/// The keys leading to the innermost entry of `table` that holds byte `offset` in its
+/// key, its value or an entry below it; empty when no entry does.
+fn entry_at(table: &DeTable<'_>, offset: usize) -> Vec<String> {
+    for (key, item) in table.iter() {
+        if let DeValue::Table(inner) = item.get_ref() {
+            let below = entry_at(inner, offset);
+            if !below.is_empty() {
+                let mut path = vec![key.get_ref().to_string()];
+                path.extend(below);
+                return path;
+            }
+        }
+        if key.span().contains(&offset) || item.span().contains(&offset) {
+            return vec![key.get_ref().to_string()];
+        }
+    }
+    Vec::new()
+}
+
+/// Removes the entry at `path`; whether it was there.
+fn remove_entry(table: &mut DeTable<'_>, path: &[String]) -> bool {
+    match path {
+        [] => false,
+        [key] => table.remove(key.as_str()).is_some(),
+        [key, rest @ ..] => match table.get_mut(key.as_str()).map(Spanned::get_mut) {
+            Some(DeValue::Table(inner)) => remove_entry(inner, rest),
+            _ => false,
+        },
     }
 }
 
@@ -227,9 +277,21 @@ fn check_gateway(source: &str, value: &Spanned<DeValue<'_>>, out: &mut Diagnosti
     }
 }
 
-/// Adds "did you mean" to serde's "unknown field `x`, expected one of `a`, `b`" when a
-/// known field is one or two edits away.
+/// Says serde's "sequence" and "map" as TOML does ("array", "table"), and adds "did you
+/// mean" to serde's "unknown field `x`, expected one of `a`, `b`" when a known field is
+/// one or two edits away.
 fn suggest(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        let rest = rest
+            .replacen("sequence, expected", "array, expected", 1)
+            .replacen("map, expected", "table, expected", 1);
+        let rest = match rest.rsplit_once(", expected ") {
+            Some((found, "a sequence")) => format!("{found}, expected an array"),
+            Some((found, "a map")) => format!("{found}, expected a table"),
+            _ => rest,
+        };
+        return format!("invalid type: {rest}");
+    }
     let Some(rest) = message.strip_prefix("unknown field `") else {
         return message.to_owned();
     };

@@ -25,13 +25,25 @@ fn split_number(input: &str) -> (&str, &str) {
     input.split_at(end)
 }
 
-/// Parses a non-negative decimal with at most one dot and digits on both sides of it.
-fn parse_decimal(number: &str) -> Option<f64> {
-    let mut parts = number.splitn(2, '.');
-    let whole = parts.next()?;
-    let fraction = parts.next();
-    let digits = |s: &str| !s.is_empty() && s.len() <= 15 && s.bytes().all(|b| b.is_ascii_digit());
+/// Splits a non-negative decimal into its whole and fraction digits (the fraction empty
+/// without a dot): at most one dot, and 1 to 20 digits on each side of it.
+fn decimal_parts(number: &str) -> Option<(&str, &str)> {
+    let (whole, fraction) = match number.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (number, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
     if !digits(whole) || fraction.is_some_and(|f| !digits(f)) {
+        return None;
+    }
+    Some((whole, fraction.unwrap_or("")))
+}
+
+/// Parses a non-negative decimal with at most one dot, digits on both sides of it, and
+/// at most 15 digits on each side.
+fn parse_decimal(number: &str) -> Option<f64> {
+    let (whole, fraction) = decimal_parts(number)?;
+    if whole.len() > 15 || fraction.len() > 15 {
         return None;
     }
     number.parse().ok()
@@ -72,7 +84,8 @@ macro_rules! string_unit {
 
 pub(crate) use string_unit;
 
-/// A length of time: a decimal and a unit, `us`, `ms`, `s`, `m` or `h` (`"250ms"`, `"1.5s"`).
+/// A length of time: a decimal and a unit, `us`, `ms`, `s`, `m` or `h` (`"250ms"`, `"1.5s"`),
+/// kept to the microsecond.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Duration(StdDuration);
 
@@ -110,18 +123,26 @@ impl FromStr for Duration {
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         const EXPECTED: &str = "a number and a unit (us, ms, s, m, h), like \"250ms\" or \"1.5s\"";
         let (number, unit) = split_number(input.trim());
-        let seconds_per_unit = match unit {
-            "us" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
+        let micros_per_unit: u128 = match unit {
+            "us" => 1,
+            "ms" => 1_000,
+            "s" => 1_000_000,
+            "m" => 60_000_000,
+            "h" => 3_600_000_000,
             _ => return Err(unit_error("duration", input, EXPECTED)),
         };
-        let value = parse_decimal(number).ok_or_else(|| unit_error("duration", input, EXPECTED))?;
-        StdDuration::try_from_secs_f64(value * seconds_per_unit)
-            .map(Self)
-            .map_err(|_| unit_error("duration", input, "a duration under 100 years"))
+        let (whole, fraction) =
+            decimal_parts(number).ok_or_else(|| unit_error("duration", input, EXPECTED))?;
+        // In whole microseconds, the finest that `Display` writes, counted exactly (no
+        // floating point), so a duration prints as what it is and parses back to itself.
+        // 20 digits each side keep every product below u128::MAX.
+        let whole: u128 = whole.parse().unwrap_or_default();
+        let scale = 10u128.pow(fraction.len() as u32);
+        let fraction: u128 = fraction.parse().unwrap_or_default();
+        let micros = whole * micros_per_unit + (fraction * micros_per_unit + scale / 2) / scale;
+        u64::try_from(micros)
+            .map(|micros| Self(StdDuration::from_micros(micros)))
+            .map_err(|_| unit_error("duration", input, "a duration under 500,000 years"))
     }
 }
 
@@ -326,7 +347,7 @@ impl fmt::Display for ByteSize {
         let (unit, size) = BYTE_UNITS
             .iter()
             .filter(|(unit, _)| unit.contains('i') || *unit == "B")
-            .find(|(_, size)| self.0 != 0 && self.0 % size == 0)
+            .find(|(_, size)| self.0 != 0 && self.0.is_multiple_of(*size))
             .copied()
             .unwrap_or(("B", 1));
         write!(f, "{}{unit}", self.0 / size)
@@ -359,6 +380,12 @@ mod tests {
         assert_eq!("90s".parse::<Duration>().unwrap().to_string(), "90s");
         assert_eq!("120s".parse::<Duration>().unwrap().to_string(), "2m");
         assert_eq!("5us".parse::<Duration>().unwrap().to_string(), "5us");
+        // Kept to the microsecond, so what prints is what is.
+        assert_eq!("1.5us".parse::<Duration>().unwrap().get().as_nanos(), 2000);
+        assert_eq!(
+            "0.0000001s".parse::<Duration>().unwrap(),
+            Duration::default()
+        );
     }
 
     #[test]

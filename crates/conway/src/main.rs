@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod exit;
 mod logging;
+mod signals;
 
 use clap::Parser;
 

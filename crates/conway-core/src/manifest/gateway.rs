@@ -7,12 +7,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::service::Faults;
-use crate::string_or_table::{or_short_string, string_or_table};
+use crate::string_or_table::{or_short_string, string_or_table, table_only};
 use crate::units::{ByteSize, Duration, Rate};
 
 /// The gateway: where outside clients connect, and the routes they may take.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Gateway {
     /// The address the gateway listens on. Anything beyond loopback is reachable by
     /// other machines.
@@ -41,7 +41,7 @@ impl Default for Gateway {
 /// One route: which requests it matches, the service that serves them, and the
 /// policies applied on the way.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Route {
     /// A name for metrics and logs; default: the service's name and the path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -140,7 +140,7 @@ pub enum Auth {
 /// A rate limit, with an optional burst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(remote = "Self", deny_unknown_fields)]
-#[schemars(transform = or_short_string)]
+#[schemars(transform = or_short_string::<Rate>)]
 pub struct RateLimit {
     /// The sustained rate.
     pub rate: Rate,
@@ -151,6 +151,8 @@ pub struct RateLimit {
 }
 
 string_or_table!(RateLimit, Rate, |rate| RateLimit { rate, burst: None });
+
+table_only!(Gateway, Route);
 
 #[cfg(test)]
 mod tests {

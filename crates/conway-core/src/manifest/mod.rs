@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::string_or_table::table_only;
+
 pub(crate) use gateway::path_has_prefix;
 pub use gateway::{Auth, Gateway, RateLimit, Route};
 pub use resilience::HashKey;
@@ -56,7 +58,7 @@ pub struct Manifest {
 
 /// The system as a whole.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct System {
     /// The system's name, shown by the CLI and the dashboard.
     #[serde(default = "System::default_name")]
@@ -83,3 +85,15 @@ impl Manifest {
         self.services.get(name)
     }
 }
+
+/// Whether `name` can name a service: a DNS label, as it becomes a host name
+/// (`http://inventory/`) and part of environment variable names.
+pub fn is_service_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    name.len() <= 63
+        && bytes.next().is_some_and(|b| b.is_ascii_lowercase())
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.ends_with('-')
+}
+
+table_only!(System);

@@ -6,11 +6,13 @@ use std::str::FromStr;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::string_or_table::table_only;
+
 use crate::units::{Duration, Share, string_unit};
 
 /// Timeouts, retries, circuit breaking, outlier ejection, concurrency and balancing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Resilience {
     /// The whole deadline of a request, retries included. A caller's
     /// `x-conway-deadline-ms` may shorten it, never lengthen it.
@@ -55,7 +57,7 @@ impl Default for Resilience {
 /// Retries: of idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE) and of any request
 /// with an `Idempotency-Key` header; each retry picks another instance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Retries {
     /// Retries after the first try (0 turns retries off).
     #[serde(default = "Retries::default_attempts")]
@@ -116,7 +118,7 @@ pub enum RetryCondition {
 
 /// A circuit breaker per service: the failure ratio over a sliding window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct CircuitBreaker {
     /// The share of failed requests (5xx, resets, timeouts; never 4xx) that opens it,
     /// from 0.0 to 1.0.
@@ -160,7 +162,7 @@ impl CircuitBreaker {
 
 /// Outlier ejection per instance, as Envoy does it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Outlier {
     /// Consecutive gateway errors (502, 503, 504, connect errors) that eject an instance.
     #[serde(default = "Outlier::default_consecutive_errors")]
@@ -247,3 +249,5 @@ string_unit!(
     "^(header|cookie):[A-Za-z0-9._-]+$",
     "header:x-user"
 );
+
+table_only!(Resilience, Retries, CircuitBreaker, Outlier);

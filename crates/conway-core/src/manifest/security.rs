@@ -3,9 +3,11 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::string_or_table::table_only;
+
 /// East-west calls between services.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Mesh {
     /// What happens when a service calls one it does not list in `depends_on`.
     #[serde(default)]
@@ -27,7 +29,7 @@ pub enum MeshAuthorization {
 
 /// A known client of the gateway.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Consumer {
     /// What the consumer is, in a sentence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,7 +46,7 @@ pub struct Consumer {
 /// A JWT issuer whose tokens routes with `auth = "jwt"` accept. Exactly one of
 /// `secret_file`, `public_key_file` and `jwks_file` says how tokens are verified.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct JwtIssuer {
     /// The `iss` claim tokens must carry.
     pub issuer: String,
@@ -70,3 +72,5 @@ impl JwtIssuer {
             .count()
     }
 }
+
+table_only!(Mesh, Consumer, JwtIssuer);

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::string_or_table::table_only;
+
 pub use super::resilience::{
     Balancer, CircuitBreaker, Outlier, Resilience, Retries, RetryCondition,
 };
@@ -12,7 +14,7 @@ use crate::units::{Duration, Share};
 
 /// One service: a business capability, its own process and its own data.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Service {
     /// What the service does, in a sentence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -109,7 +111,7 @@ pub enum Protocol {
 
 /// Scaling on in-flight requests, in the style of Knative's autoscaler.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Autoscale {
     /// Never fewer instances than this.
     #[serde(default = "Autoscale::default_min")]
@@ -147,7 +149,7 @@ impl Autoscale {
 
 /// How an instance is checked: an HTTP GET that must answer 2xx, or a TCP connect.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Health {
     /// GET this path; any 2xx answer passes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -202,7 +204,7 @@ impl Default for Health {
 
 /// Faults injected into requests, for chaos experiments and resilience tests.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Faults {
     /// Hold a share of requests for a while before sending them on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -214,7 +216,7 @@ pub struct Faults {
 
 /// A delay fault.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Delay {
     /// The percentage of requests delayed, from 0 to 100.
     pub percent: f64,
@@ -224,10 +226,12 @@ pub struct Delay {
 
 /// An abort fault.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Abort {
     /// The percentage of requests aborted, from 0 to 100.
     pub percent: f64,
     /// The HTTP status they are answered with (400 to 599).
     pub status: u16,
 }
+
+table_only!(Service, Autoscale, Health, Faults, Delay, Abort);

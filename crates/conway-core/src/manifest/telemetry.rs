@@ -3,11 +3,13 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::string_or_table::table_only;
+
 use crate::units::{ByteSize, Duration, Rate, Share};
 
 /// Traces, logs and metrics.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Telemetry {
     /// Spans and log records older than this are deleted.
     #[serde(default = "Telemetry::default_retention")]
@@ -48,7 +50,7 @@ impl Default for Telemetry {
 /// Head sampling: every trace up to a rate per service, then a share of the rest.
 /// Traces with errors are always kept.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Sampling {
     /// Traces kept per service before sampling starts.
     #[serde(default = "Sampling::default_per_service")]
@@ -79,3 +81,5 @@ impl Default for Sampling {
         }
     }
 }
+
+table_only!(Telemetry, Sampling);

@@ -13,6 +13,7 @@ use toml::de::DeTable;
 use crate::diagnostics::{Diagnostic, Diagnostics, Severity};
 use crate::locate::{Path, Target, locate};
 use crate::manifest::Manifest;
+pub(crate) use crate::manifest::is_service_name;
 
 /// Collects findings, placing each at its path in the document.
 pub(crate) struct Report<'a, 'doc> {
@@ -65,14 +66,4 @@ pub(crate) fn validate(
 /// The root path.
 fn root() -> Path {
     Path::default()
-}
-
-/// Whether `name` can name a service: a DNS label, as it becomes a host name
-/// (`http://inventory/`) and part of environment variable names.
-pub(crate) fn is_service_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    name.len() <= 63
-        && bytes.next().is_some_and(|b| b.is_ascii_lowercase())
-        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.ends_with('-')
 }

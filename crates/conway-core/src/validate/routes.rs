@@ -70,18 +70,20 @@ fn check_auth(
         Auth::ApiKey if manifest.consumers.is_empty() => {
             report.warning(&path.key("auth"), "auth = \"api-key\" with no [consumers.NAME]: every request on this route will be refused");
         }
-        Auth::None | Auth::ApiKey if !route.claims.is_empty() || !route.scopes.is_empty() => {
-            let key = if route.claims.is_empty() {
-                "scopes"
-            } else {
-                "claims"
-            };
-            report.error(
-                &path.key(key),
-                format!("`{key}` applies to JWTs: set auth = \"jwt\" on this route"),
-            );
-        }
         _ => {}
+    }
+    if route.auth != Auth::Jwt {
+        for (key, given) in [
+            ("claims", !route.claims.is_empty()),
+            ("scopes", !route.scopes.is_empty()),
+        ] {
+            if given {
+                report.error(
+                    &path.key(key),
+                    format!("`{key}` applies to JWTs: set auth = \"jwt\" on this route"),
+                );
+            }
+        }
     }
 }
 

@@ -29,7 +29,12 @@ pub(super) fn check(manifest: &Manifest, report: &mut Report<'_, '_>) {
         }
     }
     if let Some(endpoint) = &manifest.telemetry.otlp_endpoint {
-        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+        let rest = endpoint
+            .strip_prefix("http://")
+            .or_else(|| endpoint.strip_prefix("https://"));
+        if rest.is_none_or(|rest| {
+            rest.is_empty() || rest.starts_with('/') || rest.contains(char::is_whitespace)
+        }) {
             report.error(
                 &root().key("telemetry").key("otlp_endpoint"),
                 format!("invalid OTLP endpoint {endpoint:?}: expected an http:// or https:// URL"),

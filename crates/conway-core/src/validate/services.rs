@@ -26,7 +26,7 @@ pub(super) fn check(manifest: &Manifest, report: &mut Report<'_, '_>) {
         if let Some(faults) = &service.faults {
             check_faults(faults, &path.key("faults"), report);
         }
-        for (variable, _) in &service.env {
+        for variable in service.env.keys() {
             if variable.is_empty() || variable.contains(['=', '\0']) {
                 report.error_at_key(
                     &path.key("env").key(variable),
@@ -110,7 +110,7 @@ fn check_command(service: &Service, path: &Path, report: &mut Report<'_, '_>) {
 }
 
 fn check_address(address: &str, path: &Path, report: &mut Report<'_, '_>) {
-    let valid = address.parse::<SocketAddr>().is_ok()
+    let valid = address.parse::<SocketAddr>().is_ok_and(|a| a.port() > 0)
         || address.rsplit_once(':').is_some_and(|(host, port)| {
             !host.is_empty()
                 && host
@@ -131,7 +131,9 @@ fn check_replicas(service: &Service, path: &Path, report: &mut Report<'_, '_>) {
         return;
     };
     let at = path.key("autoscale");
-    if autoscale.max == 0 || autoscale.min > autoscale.max {
+    if autoscale.max == 0 {
+        report.error(&at.key("max"), "max must be at least 1");
+    } else if autoscale.min > autoscale.max {
         report.error(
             &at,
             format!(
@@ -224,16 +226,16 @@ fn check_resilience(resilience: &Resilience, path: &Path, report: &mut Report<'_
     if resilience.timeout.is_zero() {
         report.error(&path.key("timeout"), "timeout must be longer than zero");
     }
-    if let Some(per_try) = resilience.retries.per_try_timeout {
-        if per_try.is_zero() || per_try > resilience.timeout {
-            report.error(
-                &path.key("retries").key("per_try_timeout"),
-                format!(
-                    "per_try_timeout must be longer than zero and no longer than the timeout ({})",
-                    resilience.timeout
-                ),
-            );
-        }
+    if let Some(per_try) = resilience.retries.per_try_timeout
+        && (per_try.is_zero() || per_try > resilience.timeout)
+    {
+        report.error(
+            &path.key("retries").key("per_try_timeout"),
+            format!(
+                "per_try_timeout must be longer than zero and no longer than the timeout ({})",
+                resilience.timeout
+            ),
+        );
     }
     if let Some(breaker) = &resilience.circuit_breaker {
         let at = path.key("circuit_breaker");
@@ -257,13 +259,13 @@ fn check_resilience(resilience: &Resilience, path: &Path, report: &mut Report<'_
             }
         }
     }
-    if let Some(outlier) = &resilience.outlier {
-        if outlier.consecutive_errors == 0 {
-            report.error(
-                &path.key("outlier").key("consecutive_errors"),
-                "consecutive_errors must be at least 1",
-            );
-        }
+    if let Some(outlier) = &resilience.outlier
+        && outlier.consecutive_errors == 0
+    {
+        report.error(
+            &path.key("outlier").key("consecutive_errors"),
+            "consecutive_errors must be at least 1",
+        );
     }
     if resilience.max_concurrency == Some(0) {
         report.error(
@@ -276,13 +278,13 @@ fn check_resilience(resilience: &Resilience, path: &Path, report: &mut Report<'_
 /// Checks a `faults` table (a service's or a route's).
 pub(super) fn check_faults(faults: &Faults, path: &Path, report: &mut Report<'_, '_>) {
     let percent_ok = |p: f64| (0.0..=100.0).contains(&p);
-    if let Some(delay) = &faults.delay {
-        if !percent_ok(delay.percent) {
-            report.error(
-                &path.key("delay").key("percent"),
-                "percent must be from 0 to 100",
-            );
-        }
+    if let Some(delay) = &faults.delay
+        && !percent_ok(delay.percent)
+    {
+        report.error(
+            &path.key("delay").key("percent"),
+            "percent must be from 0 to 100",
+        );
     }
     if let Some(abort) = &faults.abort {
         if !percent_ok(abort.percent) {

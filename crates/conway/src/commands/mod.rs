@@ -1,6 +1,7 @@
 //! One module per verb; `run` dispatches.
 
 mod schema;
+mod server;
 mod validate;
 
 use crate::cli::{ChaosCommand, Cli, Command};
@@ -13,7 +14,20 @@ pub(crate) fn run(cli: Cli) -> Outcome {
         Command::Validate { manifest } => validate::run(&manifest.file, output).into(),
         Command::Schema { format } => schema::run(format).into(),
         Command::Up { .. } => Outcome::NotBuilt("up"),
-        Command::Server { .. } => Outcome::NotBuilt("server"),
+        Command::Server {
+            file,
+            component,
+            otlp_listen: None,
+            require_token: false,
+        } => {
+            let args = server::ServerArgs {
+                manifest: file,
+                listen: component.listen,
+                data_dir: component.data_dir,
+            };
+            block_on(server::run(args))
+        }
+        Command::Server { .. } => Outcome::NotBuilt("server --otlp-listen/--require-token"),
         Command::Gateway(_) => Outcome::NotBuilt("gateway"),
         Command::Mesh(_) => Outcome::NotBuilt("mesh"),
         Command::Agent { .. } => Outcome::NotBuilt("agent"),
@@ -33,5 +47,15 @@ pub(crate) fn run(cli: Cli) -> Outcome {
         Command::Chaos(ChaosCommand::Kill { .. }) => Outcome::NotBuilt("chaos kill"),
         Command::Chaos(ChaosCommand::Stop) => Outcome::NotBuilt("chaos stop"),
         Command::Lint { .. } => Outcome::NotBuilt("lint"),
+    }
+}
+
+/// Runs an async command on a multi-threaded runtime.
+fn block_on(command: impl std::future::Future<Output = anyhow::Result<Outcome>>) -> Outcome {
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(command).into(),
+        Err(error) => {
+            Outcome::Error(anyhow::Error::new(error).context("cannot start the async runtime"))
+        }
     }
 }

@@ -1,0 +1,95 @@
+//! The API's routes, one module per resource.
+
+mod instances;
+mod ops;
+mod services;
+mod watch;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::error::ApiError;
+use crate::metrics::RequestLabels;
+use crate::state::AppState;
+
+/// Every path the API serves; the OpenAPI document (`/v1/openapi.json`) lists exactly
+/// these, as a test checks.
+pub const PATHS: &[&str] = &[
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/v1/openapi.json",
+    "/v1/services",
+    "/v1/services/{name}",
+    "/v1/services/{name}/instances",
+    "/v1/services/{name}/faults",
+    "/v1/instances/{id}",
+    "/v1/instances/{id}/heartbeat",
+    "/v1/instances/{id}/health",
+    "/v1/config",
+    "/v1/watch",
+];
+
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route(PATHS[0], get(ops::healthz))
+        .route(PATHS[1], get(ops::readyz))
+        .route(PATHS[2], get(ops::metrics))
+        .route(PATHS[3], get(ops::openapi))
+        .route(PATHS[4], get(services::list))
+        .route(PATHS[5], get(services::get).put(services::put))
+        .route(PATHS[6], get(instances::list).post(instances::register))
+        .route(
+            PATHS[7],
+            put(services::put_faults).delete(services::delete_faults),
+        )
+        .route(PATHS[8], get(instances::get).delete(instances::deregister))
+        .route(PATHS[9], post(instances::heartbeat))
+        .route(PATHS[10], put(instances::report_health))
+        .route(PATHS[11], get(services::config))
+        .route(PATHS[12], get(watch::watch))
+        .fallback(no_route)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
+        .layer(RequestBodyLimitLayer::new(crate::MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn no_route(request: Request) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "no_route",
+        format!(
+            "no API at {} {}; see /v1/openapi.json",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+/// Counts each request by route template and status class.
+async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    let status = format!("{}xx", response.status().as_u16() / 100);
+    state
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            method,
+            route,
+            status,
+        })
+        .inc();
+    response
+}
