@@ -111,6 +111,10 @@ pub(crate) enum Command {
         /// Require the admin token on loopback too.
         #[arg(long)]
         require_token: bool,
+        /// Keep the registry in memory only, for development and benchmarks: nothing
+        /// is written to disk and everything is lost when the server stops.
+        #[arg(long)]
+        in_memory: bool,
     },
     /// Run the gateway alone (north-south proxy).
     Gateway(ProxyArgs),

@@ -19,11 +19,13 @@ pub(crate) fn run(cli: Cli) -> Outcome {
             component,
             otlp_listen: None,
             require_token: false,
+            in_memory,
         } => {
             let args = server::ServerArgs {
                 manifest: file,
                 listen: component.listen,
                 data_dir: component.data_dir,
+                in_memory,
             };
             block_on(server::run(args))
         }

@@ -23,6 +23,7 @@ pub(crate) struct ServerArgs {
     pub(crate) manifest: Option<PathBuf>,
     pub(crate) listen: Option<SocketAddr>,
     pub(crate) data_dir: Option<PathBuf>,
+    pub(crate) in_memory: bool,
 }
 
 pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<Outcome> {
@@ -47,11 +48,17 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<Outcome> {
         None => None,
     };
     let data_dir = data_dir(args.data_dir, args.manifest.as_deref());
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
-    let store = EmbeddedStore::open(data_dir.join("registry"))
-        .await
-        .with_context(|| format!("cannot open the registry in {}", data_dir.display()))?;
+    let store = if args.in_memory {
+        EmbeddedStore::in_memory()
+            .await
+            .context("cannot open an in-memory registry")?
+    } else {
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
+        EmbeddedStore::open(data_dir.join("registry"))
+            .await
+            .with_context(|| format!("cannot open the registry in {}", data_dir.display()))?
+    };
     let registry = Registry::new(Arc::new(store));
     if let Some(manifest) = &manifest {
         registry

@@ -1,0 +1,83 @@
+//! The registry verbs: `conway services`, `conway instances [SERVICE]`,
+//! `conway register SERVICE ADDRESS:PORT [--ttl 30s]` and `conway deregister ID`. Each
+//! speaks to the control plane through `conway-client`; its errors become exit codes in
+//! `crate::exit` (3 when the control plane cannot be reached).
+
+mod endpoint;
+mod table;
+
+use conway_client::Client;
+use conway_core::api::RegisterInstance;
+use conway_core::units::Duration;
+use serde::Serialize;
+
+pub(crate) use endpoint::Endpoint;
+
+use crate::cli::Output;
+use crate::exit::Outcome;
+
+/// `conway services`.
+pub(crate) async fn services(server: &str, output: Output) -> anyhow::Result<Outcome> {
+    let services = Client::new(server)?.services().await?;
+    match output {
+        Output::Json => print_json(&services)?,
+        Output::Table if services.is_empty() => println!("no services"),
+        Output::Table => print!("{}", table::services(&services)),
+    }
+    Ok(Outcome::Success)
+}
+
+/// `conway instances [SERVICE]`.
+pub(crate) async fn instances(server: &str, output: Output, service: Option<&str>) -> anyhow::Result<Outcome> {
+    let instances = Client::new(server)?.instances(service, false).await?;
+    match (output, service) {
+        (Output::Json, _) => print_json(&instances)?,
+        (Output::Table, Some(service)) if instances.is_empty() => println!("no instances of {service}"),
+        (Output::Table, None) if instances.is_empty() => println!("no instances"),
+        (Output::Table, _) => print!("{}", table::instances(&instances)),
+    }
+    Ok(Outcome::Success)
+}
+
+/// `conway register SERVICE ADDRESS:PORT [--ttl 30s]`: prints the new instance's id
+/// (the instance with `--output json`).
+pub(crate) async fn register(
+    server: &str,
+    output: Output,
+    service: &str,
+    endpoint: Endpoint,
+    ttl: Duration,
+) -> anyhow::Result<Outcome> {
+    let client = Client::new(server)?;
+    let request = RegisterInstance {
+        id: None,
+        address: endpoint.address,
+        port: endpoint.port,
+        version: None,
+        zone: None,
+        metadata: Default::default(),
+        ttl: Some(ttl),
+        checked_by: Default::default(),
+    };
+    let instance = client.register(service, &request).await?;
+    match output {
+        Output::Json => print_json(&instance)?,
+        Output::Table => println!("{}", instance.id),
+    }
+    Ok(Outcome::Success)
+}
+
+/// `conway deregister ID`.
+pub(crate) async fn deregister(server: &str, output: Output, id: &str) -> anyhow::Result<Outcome> {
+    Client::new(server)?.deregister(id).await?;
+    match output {
+        Output::Json => print_json(&serde_json::json!({ "deregistered": id }))?,
+        Output::Table => println!("deregistered {id}"),
+    }
+    Ok(Outcome::Success)
+}
+
+fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
