@@ -64,7 +64,7 @@ impl Reference<'_> {
                 _ => format!("{}.", title.trim_matches(['[', ']'])),
             };
             for (key, property) in properties(&table) {
-                let (schema, form) = self.unwrap(property);
+                let (schema, form) = value_schema(property);
                 let Some(name) = reference_name(schema) else {
                     continue;
                 };
@@ -94,19 +94,6 @@ impl Reference<'_> {
         self.render(out, title, table);
         for (child_title, child) in self.children.get(title).into_iter().flatten() {
             self.render_all(out, child_title, child);
-        }
-    }
-
-    /// The schema a property's value is made of, past `Option` (`anyOf` with null),
-    /// lists and tables by name.
-    fn unwrap<'v>(&self, property: &'v Value) -> (&'v Value, Form) {
-        let property = without_null(property);
-        if let Some(items) = property.get("items") {
-            return (without_null(items), Form::List);
-        }
-        match property.get("additionalProperties") {
-            Some(values) if values.is_object() => (without_null(values), Form::ByName),
-            _ => (property, Form::Single),
         }
     }
 
@@ -219,7 +206,7 @@ impl Reference<'_> {
         match kind {
             "array" => {
                 let items = schema.get("items").map_or("any".to_owned(), |items| {
-                    let (items, _) = self.unwrap(items);
+                    let (items, _) = value_schema(items);
                     match reference_name(items).and_then(|name| self.titles.get(&name)) {
                         Some(title) => format!("tables, see {}", link(title)),
                         None => self.type_name(items),
@@ -244,7 +231,7 @@ impl Reference<'_> {
     fn variant_name(&self, variant: &Value) -> String {
         if is_tagged_variant(variant) {
             let (key, value) = properties(variant)[0];
-            let (value, _) = self.unwrap(value);
+            let (value, _) = value_schema(value);
             let shown = reference_name(value)
                 .and_then(|name| self.definitions.get(&name))
                 .filter(|definition| definition.get("pattern").is_some())
@@ -260,7 +247,7 @@ impl Reference<'_> {
     /// The documented choices of a property's value, `(value, meaning)`: the variants of
     /// an enum whose variants have doc comments.
     fn choices(&self, property: &Value) -> Vec<(String, String)> {
-        let (mut schema, _) = self.unwrap(property);
+        let (mut schema, _) = value_schema(property);
         if let Some(definition) = reference_name(schema).and_then(|n| self.definitions.get(&n)) {
             schema = definition;
         }
@@ -295,6 +282,19 @@ enum Form {
     List,
     /// Tables by name (`[services.NAME]`).
     ByName,
+}
+
+/// The schema a property's value is made of, past `Option` (`anyOf` with null), lists
+/// and tables by name; and which of those it is.
+fn value_schema(property: &Value) -> (&Value, Form) {
+    let property = without_null(property);
+    if let Some(items) = property.get("items") {
+        return (without_null(items), Form::List);
+    }
+    match property.get("additionalProperties") {
+        Some(values) if values.is_object() => (without_null(values), Form::ByName),
+        _ => (property, Form::Single),
+    }
 }
 
 fn properties(table: &Value) -> Vec<(&String, &Value)> {
