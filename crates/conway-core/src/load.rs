@@ -2,6 +2,7 @@
 //! every problem found at each stage, each at the position of the offending value.
 
 use std::io::Read;
+use std::ops::Range;
 use std::path::{Path as FsPath, PathBuf};
 
 use serde::Deserialize;
@@ -106,7 +107,13 @@ pub fn parse(source: &str) -> Result<Loaded, Diagnostics> {
     let manifest = match Manifest::deserialize(toml::de::Deserializer::from(document.clone())) {
         Ok(manifest) => manifest,
         Err(whole) => {
-            type_errors(source, document.get_ref(), &mut diagnostics);
+            let mut checker = TypeCheck {
+                source,
+                out: &mut diagnostics,
+                tainted: Vec::new(),
+            };
+            let repaired = checker.document(&document);
+            let tainted = checker.tainted;
             if diagnostics.is_empty() {
                 diagnostics.push(Diagnostic::at(
                     Severity::Error,
@@ -114,6 +121,8 @@ pub fn parse(source: &str) -> Result<Loaded, Diagnostics> {
                     whole.span().unwrap_or(0..0),
                     whole.message(),
                 ));
+            } else {
+                semantic_errors_outside(source, &repaired, &tainted, &mut diagnostics);
             }
             return Err(diagnostics.finish());
         }
@@ -141,75 +150,190 @@ fn too_large() -> Diagnostics {
     diagnostics
 }
 
-/// Deserializes each section, service, route, consumer and issuer on its own, so that
-/// one mistake does not hide the next.
-fn type_errors(source: &str, root: &DeTable<'_>, out: &mut Diagnostics) {
-    for (key, value) in root.iter() {
-        match key.get_ref().as_ref() {
-            "system" => check::<System>(source, value, out),
-            "mesh" => check::<Mesh>(source, value, out),
-            "telemetry" => check::<Telemetry>(source, value, out),
-            "gateway" => check_gateway(source, value, out),
-            "services" => check_each::<Service>(source, value, out),
-            "consumers" => check_each::<Consumer>(source, value, out),
-            "jwt" => check_each::<JwtIssuer>(source, value, out),
-            _ => {
-                let mut single = DeTable::new();
-                single.insert(key.clone(), value.clone());
-                let whole = Spanned::new(key.span(), single);
-                if let Err(e) = Manifest::deserialize(toml::de::Deserializer::from(whole)) {
-                    out.push(Diagnostic::at(
-                        Severity::Error,
-                        source,
-                        key.span(),
-                        suggest(e.message()),
-                    ));
+/// The rules about values, run on the parts of a document that did not deserialize
+/// as a whole: each finding is reported, and the document is repaired around it.
+struct TypeCheck<'a> {
+    source: &'a str,
+    out: &'a mut Diagnostics,
+    /// The spans of the items (sections, services, routes…) that had a type error.
+    tainted: Vec<Range<usize>>,
+}
+
+impl TypeCheck<'_> {
+    /// Deserializes each section, service, route, consumer and issuer on its own, so
+    /// that one mistake does not hide the next. Returns the document without what did
+    /// not deserialize: the semantic rules can still run over the rest.
+    fn document<'i>(&mut self, root: &Spanned<DeTable<'i>>) -> Spanned<DeTable<'i>> {
+        let mut repaired = DeTable::new();
+        for (key, value) in root.get_ref().iter() {
+            let kept = match key.get_ref().as_ref() {
+                "system" => self.check::<System>(value),
+                "mesh" => self.check::<Mesh>(value),
+                "telemetry" => self.check::<Telemetry>(value),
+                "gateway" => self.gateway(value),
+                "services" => self.each::<Service>(value),
+                "consumers" => self.each::<Consumer>(value),
+                "jwt" => self.each::<JwtIssuer>(value),
+                _ => {
+                    let mut single = DeTable::new();
+                    single.insert(key.clone(), value.clone());
+                    let whole = Spanned::new(key.span(), single);
+                    if let Err(e) = Manifest::deserialize(toml::de::Deserializer::from(whole)) {
+                        self.report(key.span(), e.message());
+                    }
+                    None
                 }
+            };
+            if let Some(kept) = kept {
+                repaired.insert(key.clone(), kept);
             }
         }
+        Spanned::new(root.span(), repaired)
+    }
+
+    fn report(&mut self, span: Range<usize>, message: &str) {
+        self.out.push(Diagnostic::at(
+            Severity::Error,
+            self.source,
+            span,
+            suggest(message),
+        ));
+    }
+
+    /// Deserializes one value as `T`. After each error, the innermost entry holding it
+    /// (at any depth) is set aside and the rest tried again, so several mistakes in one
+    /// table, or in one of its nested tables, are all reported. Returns what
+    /// deserialized in the end, if anything.
+    fn check<'i, T: DeserializeOwned>(
+        &mut self,
+        value: &Spanned<DeValue<'i>>,
+    ) -> Option<Spanned<DeValue<'i>>> {
+        let mut value = value.clone();
+        let mut removed: Vec<Vec<String>> = Vec::new();
+        while let Err(e) = T::deserialize(ValueDeserializer::from(value.clone())) {
+            if removed.is_empty() {
+                self.tainted.push(extent(&value));
+            }
+            let span = e.span().unwrap_or(value.span());
+            let DeValue::Table(table) = value.get_mut() else {
+                self.report(span, e.message());
+                return None;
+            };
+            let entry = entry_at(table, span.start);
+            // A required field set aside after its own error is missing now: already said.
+            let consequence = e
+                .message()
+                .strip_prefix("missing field `")
+                .and_then(|rest| rest.strip_suffix('`'))
+                .is_some_and(|field| {
+                    removed
+                        .iter()
+                        .any(|path| path.split_last() == Some((&field.to_owned(), &entry[..])))
+                });
+            if !consequence {
+                self.report(span, e.message());
+            }
+            if entry.is_empty() || !remove_entry(table, &entry) {
+                return None;
+            }
+            removed.push(entry);
+        }
+        Some(value)
+    }
+
+    /// Checks each item of a table of named items (services, consumers, issuers). An
+    /// item that does not deserialize at all stays as an empty table, so references to
+    /// its name still resolve.
+    fn each<'i, T: DeserializeOwned>(
+        &mut self,
+        value: &Spanned<DeValue<'i>>,
+    ) -> Option<Spanned<DeValue<'i>>> {
+        let DeValue::Table(table) = value.get_ref() else {
+            return self.check::<std::collections::BTreeMap<String, T>>(value);
+        };
+        let mut kept = DeTable::new();
+        for (name, item) in table.iter() {
+            let item = self
+                .check::<T>(item)
+                .unwrap_or_else(|| Spanned::new(item.span(), DeValue::Table(DeTable::new())));
+            kept.insert(name.clone(), item);
+        }
+        Some(Spanned::new(value.span(), DeValue::Table(kept)))
+    }
+
+    /// Checks `[gateway]` without its routes, then each route.
+    fn gateway<'i>(&mut self, value: &Spanned<DeValue<'i>>) -> Option<Spanned<DeValue<'i>>> {
+        let DeValue::Table(table) = value.get_ref() else {
+            return self.check::<Gateway>(value);
+        };
+        let mut rest = table.clone();
+        let routes = rest.remove("routes");
+        let checked = self.check::<Gateway>(&Spanned::new(value.span(), DeValue::Table(rest)))?;
+        let DeValue::Table(mut gateway) = checked.into_inner() else {
+            return None;
+        };
+        let routes = match routes {
+            Some(routes) => match routes.get_ref() {
+                DeValue::Array(array) => {
+                    let kept = array
+                        .iter()
+                        .filter_map(|route| self.check::<Route>(route))
+                        .collect();
+                    Some(Spanned::new(routes.span(), DeValue::Array(kept)))
+                }
+                _ => self.check::<Vec<Route>>(&routes),
+            },
+            None => None,
+        };
+        if let Some(routes) = routes {
+            gateway.insert(Spanned::new(0..0, "routes".into()), routes);
+        }
+        Some(Spanned::new(value.span(), DeValue::Table(gateway)))
     }
 }
 
-/// Deserializes one value as `T`. After each error, the innermost entry holding it (at
-/// any depth) is set aside and the rest tried again, so several mistakes in one table,
-/// or in one of its nested tables, are all reported.
-fn check<T: DeserializeOwned>(source: &str, value: &Spanned<DeValue<'_>>, out: &mut Diagnostics) {
-    let mut value = value.clone();
-    let mut removed: Vec<Vec<String>> = Vec::new();
-    while let Err(e) = T::deserialize(ValueDeserializer::from(value.clone())) {
-        let span = e.span().unwrap_or(value.span());
-        let DeValue::Table(table) = value.get_mut() else {
-            out.push(Diagnostic::at(
-                Severity::Error,
-                source,
-                span,
-                suggest(e.message()),
-            ));
-            return;
-        };
-        let entry = entry_at(table, span.start);
-        // A required field set aside after its own error is missing now: already said.
-        let consequence = e
-            .message()
-            .strip_prefix("missing field `")
-            .and_then(|rest| rest.strip_suffix('`'))
-            .is_some_and(|field| {
-                removed
-                    .iter()
-                    .any(|path| path.split_last() == Some((&field.to_owned(), &entry[..])))
-            });
-        if !consequence {
-            out.push(Diagnostic::at(
-                Severity::Error,
-                source,
-                span,
-                suggest(e.message()),
-            ));
+/// The bytes a value covers: for a table opened by a header, the header and every entry
+/// below it, wherever they stand.
+fn extent(value: &Spanned<DeValue<'_>>) -> Range<usize> {
+    let mut range = value.span();
+    let mut widen = |span: Range<usize>| {
+        range.start = range.start.min(span.start);
+        range.end = range.end.max(span.end);
+    };
+    match value.get_ref() {
+        DeValue::Table(table) => table.iter().for_each(|(key, item)| {
+            widen(key.span());
+            widen(extent(item));
+        }),
+        DeValue::Array(array) => array.iter().for_each(|item| widen(extent(item))),
+        _ => {}
+    }
+    range
+}
+
+/// The semantic rules over a repaired document, keeping only the findings outside the
+/// items that had type errors (whose content is uncertain).
+fn semantic_errors_outside(
+    source: &str,
+    repaired: &Spanned<DeTable<'_>>,
+    tainted: &[Range<usize>],
+    out: &mut Diagnostics,
+) {
+    let Ok(manifest) = Manifest::deserialize(toml::de::Deserializer::from(repaired.clone())) else {
+        return;
+    };
+    let mut semantic = Diagnostics::default();
+    validate(&manifest, source, repaired, &mut semantic);
+    let position = |offset| crate::diagnostics::line_column(source, offset);
+    let tainted: Vec<_> = tainted
+        .iter()
+        .map(|span| (position(span.start), position(span.end)))
+        .collect();
+    for finding in semantic.iter() {
+        let at = (finding.line, finding.column);
+        if !tainted.iter().any(|(start, end)| *start <= at && at < *end) {
+            out.push(finding.clone());
         }
-        if entry.is_empty() || !remove_entry(table, &entry) {
-            return;
-        }
-        removed.push(entry);
     }
 }
 
@@ -241,39 +365,6 @@ fn remove_entry(table: &mut DeTable<'_>, path: &[String]) -> bool {
             Some(DeValue::Table(inner)) => remove_entry(inner, rest),
             _ => false,
         },
-    }
-}
-
-fn check_each<T: DeserializeOwned>(
-    source: &str,
-    value: &Spanned<DeValue<'_>>,
-    out: &mut Diagnostics,
-) {
-    match value.get_ref() {
-        DeValue::Table(table) => table
-            .values()
-            .for_each(|item| check::<T>(source, item, out)),
-        _ => check::<std::collections::BTreeMap<String, T>>(source, value, out),
-    }
-}
-
-fn check_gateway(source: &str, value: &Spanned<DeValue<'_>>, out: &mut Diagnostics) {
-    let DeValue::Table(table) = value.get_ref() else {
-        return check::<Gateway>(source, value, out);
-    };
-    let mut rest = table.clone();
-    let routes = rest.remove("routes");
-    check::<Gateway>(
-        source,
-        &Spanned::new(value.span(), DeValue::Table(rest)),
-        out,
-    );
-    match routes.as_ref().map(|r| (r, r.get_ref())) {
-        Some((_, DeValue::Array(array))) => array
-            .iter()
-            .for_each(|route| check::<Route>(source, route, out)),
-        Some((routes, _)) => check::<Vec<Route>>(source, routes, out),
-        None => {}
     }
 }
 

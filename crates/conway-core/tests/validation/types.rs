@@ -345,6 +345,46 @@ address = "db.internal"
 }
 
 #[test]
+fn type_and_semantic_mistakes_are_reported_in_one_pass() {
+    let source = r#"[services.orders]
+run = ["orders"]
+replicass = 2
+
+[services.stock]
+run = ["stock"]
+depends_on = ["orderz"]
+
+[[gateway.routes]]
+path = "/api"
+service = "ghost"
+"#;
+    assert_errors(
+        source,
+        &[
+            (
+                3,
+                1,
+                &["unknown field `replicass`", "did you mean `replicas`"],
+            ),
+            (7, 15, &["unknown service \"orderz\""]),
+            (11, 11, &["unknown service \"ghost\""]),
+        ],
+    );
+}
+
+#[test]
+fn a_table_with_a_type_error_raises_no_semantic_findings_of_its_own() {
+    // Without its badly typed `run`, billing would look external and its `build` an
+    // error; that would be a consequence of the first mistake, not a second one.
+    assert_error(
+        "[services.billing]\nrun = 5\nbuild = [\"make\"]\ndepends_on = [\"nowhere\"]\n",
+        2,
+        7,
+        &["invalid type: integer `5`", "expected an array"],
+    );
+}
+
+#[test]
 fn columns_count_characters_not_bytes() {
     // "é" takes two bytes and one column.
     assert_error(
