@@ -14,7 +14,8 @@ use crate::logging::LogFormat;
 #[command(name = "conway", version, about, long_about = None, propagate_version = true)]
 #[command(
     after_help = "Start with `conway validate -f conway.toml`; every listing takes `--output json`.\n\
-Exit codes: 0 success, 1 failure (reported on stderr), 2 usage error or a command not built yet."
+Exit codes: 0 success, 1 failure (reported on stderr), 2 usage error or a command not built yet,\n\
+3 the control plane could not be reached."
 )]
 pub(crate) struct Cli {
     #[command(flatten)]
@@ -143,12 +144,12 @@ pub(crate) enum Command {
     Register {
         /// The service it belongs to.
         service: String,
-        /// Where it listens.
+        /// Where it listens: `127.0.0.1:9000`, `[::1]:9000` or `HOST:9000`.
         #[arg(value_name = "ADDRESS:PORT")]
-        address: String,
+        address: crate::commands::registry::Endpoint,
         /// How long it stays registered without a heartbeat.
         #[arg(long, default_value = "30s")]
-        ttl: String,
+        ttl: conway_core::units::Duration,
     },
     /// Remove an instance.
     Deregister {
@@ -256,6 +257,12 @@ pub(crate) struct ProxyArgs {
     /// Worker threads; default: the machine's cores.
     #[arg(long, value_name = "N")]
     pub(crate) threads: Option<usize>,
+    /// The admin listener (`/healthz`, `/metrics`); port 0 picks a free one.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub(crate) admin_listen: SocketAddr,
+    /// Do not write a log line per request.
+    #[arg(long)]
+    pub(crate) no_access_log: bool,
 }
 
 #[derive(Debug, Subcommand)]

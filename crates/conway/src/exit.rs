@@ -30,7 +30,9 @@ impl From<anyhow::Result<Outcome>> for Outcome {
     fn from(result: anyhow::Result<Outcome>) -> Self {
         result.unwrap_or_else(|error| match error.downcast_ref::<ClientError>() {
             Some(client @ ClientError::Unreachable { .. }) => Self::Unreachable(client.to_string()),
-            Some(client @ ClientError::InvalidUrl { .. }) => Self::Usage(format!("--server: {client}")),
+            Some(client @ ClientError::InvalidUrl { .. }) => {
+                Self::Usage(format!("--server: {client}"))
+            }
             _ => Self::Error(error),
         })
     }

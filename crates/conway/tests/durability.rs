@@ -47,9 +47,11 @@ async fn acknowledged_registrations_survive_kill_9() {
     // Kill the server in the middle of the burst.
     let progress = acknowledged.clone();
     tokio::task::spawn_blocking(move || {
-        wait_for("a third of the registrations to be acknowledged", Duration::from_secs(60), || {
-            progress.lock().len() >= REGISTRATIONS / 3
-        })
+        wait_for(
+            "a third of the registrations to be acknowledged",
+            Duration::from_secs(60),
+            || progress.lock().len() >= REGISTRATIONS / 3,
+        )
     })
     .await
     .expect("waiting task");
@@ -59,7 +61,11 @@ async fn acknowledged_registrations_survive_kill_9() {
     }
     assert_eq!(finished.load(Ordering::SeqCst), REGISTRATIONS);
     let acknowledged = acknowledged.lock().clone();
-    assert!(acknowledged.len() >= REGISTRATIONS / 3 && acknowledged.len() < REGISTRATIONS, "killed mid-burst: {}", acknowledged.len());
+    assert!(
+        acknowledged.len() >= REGISTRATIONS / 3 && acknowledged.len() < REGISTRATIONS,
+        "killed mid-burst: {}",
+        acknowledged.len()
+    );
 
     let restarted = ControlPlane::start(conway(), data.path(), &[]);
     let instances: Vec<Value> = http
@@ -70,13 +76,25 @@ async fn acknowledged_registrations_survive_kill_9() {
         .json()
         .await
         .expect("instances as JSON");
-    let present: std::collections::HashSet<&str> = instances.iter().filter_map(|i| i["id"].as_str()).collect();
-    let lost: Vec<&String> = acknowledged.iter().filter(|id| !present.contains(id.as_str())).collect();
-    assert!(lost.is_empty(), "{} acknowledged registrations lost, e.g. {:?}", lost.len(), &lost[..lost.len().min(5)]);
+    let present: std::collections::HashSet<&str> =
+        instances.iter().filter_map(|i| i["id"].as_str()).collect();
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|id| !present.contains(id.as_str()))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged registrations lost, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
 
     // Their leases live on: a heartbeat renews one for its full TTL.
     let beat: Value = http
-        .post(format!("{}/v1/instances/{}/heartbeat", restarted.url, acknowledged[0]))
+        .post(format!(
+            "{}/v1/instances/{}/heartbeat",
+            restarted.url, acknowledged[0]
+        ))
         .send()
         .await
         .expect("heartbeat")

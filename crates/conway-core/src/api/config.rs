@@ -38,8 +38,8 @@ pub struct ConfigSnapshot {
     pub consumers: BTreeMap<String, Consumer>,
     /// JWT issuers.
     pub jwt: BTreeMap<String, JwtIssuer>,
-    /// Run-time faults per service (`PUT /v1/services/{name}/faults`), in force on top
-    /// of the declared ones.
+    /// Run-time faults per service (`PUT /v1/services/{name}/faults`): each kind given
+    /// (delay, abort) replaces the declared one of that kind.
     pub faults: BTreeMap<String, Faults>,
     /// Run-time splits per service (a canary deploy), replacing the declared ones.
     pub splits: BTreeMap<String, BTreeMap<String, Share>>,

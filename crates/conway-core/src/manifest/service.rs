@@ -160,9 +160,9 @@ pub struct Health {
     /// Time between checks.
     #[serde(default = "Health::default_interval")]
     pub interval: Duration,
-    /// How long one check may take.
-    #[serde(default = "Health::default_timeout")]
-    pub timeout: Duration,
+    /// How long one check may take; default: 500ms, or the interval if that is shorter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
     /// Consecutive passes that make a failing instance healthy again.
     #[serde(default = "Health::default_healthy_threshold")]
     pub healthy_threshold: u32,
@@ -176,8 +176,13 @@ impl Health {
         Duration::from_secs(1)
     }
 
-    fn default_timeout() -> Duration {
-        Duration::from_millis(500)
+    /// The timeout when none is given.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
+
+    /// How long one check may take: `timeout`, or the default bounded by the interval.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+            .unwrap_or(Self::DEFAULT_TIMEOUT.min(self.interval))
     }
 
     fn default_healthy_threshold() -> u32 {
@@ -195,7 +200,7 @@ impl Default for Health {
             http: None,
             tcp: true,
             interval: Self::default_interval(),
-            timeout: Self::default_timeout(),
+            timeout: None,
             healthy_threshold: Self::default_healthy_threshold(),
             unhealthy_threshold: Self::default_unhealthy_threshold(),
         }

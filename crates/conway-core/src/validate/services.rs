@@ -192,7 +192,10 @@ fn check_health(service: &Service, path: &Path, report: &mut Report<'_, '_>) {
     if health.interval.is_zero() {
         report.error(&at.key("interval"), "interval must be longer than zero");
     }
-    if health.timeout.is_zero() || health.timeout > health.interval {
+    if health
+        .timeout
+        .is_some_and(|t| t.is_zero() || t > health.interval)
+    {
         report.error(
             &at.key("timeout"),
             "timeout must be longer than zero and no longer than interval",

@@ -83,7 +83,7 @@ impl Settings {
     fn new(health: &Health) -> Self {
         Self {
             interval: health.interval.get().max(Self::MIN_INTERVAL),
-            timeout: health.timeout.get(),
+            timeout: health.timeout().get(),
             healthy_threshold: health.healthy_threshold,
             unhealthy_threshold: health.unhealthy_threshold,
         }

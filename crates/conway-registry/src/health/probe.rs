@@ -65,7 +65,7 @@ pub enum ProbeConfigError {
 /// The probe a service's `health` settings ask for, against `target`: an HTTP GET of
 /// `http`'s path when it is set, otherwise a TCP connect (the default check).
 pub fn probe_for(health: &Health, target: SocketAddr) -> Result<Box<dyn Probe>, ProbeConfigError> {
-    let timeout = health.timeout.get();
+    let timeout = health.timeout().get();
     Ok(match &health.http {
         Some(path) => Box::new(HttpProbe::new(target, path, timeout)?),
         None => Box::new(TcpProbe::new(target, timeout)),

@@ -127,12 +127,15 @@ impl Registry {
         Ok(self.store.delete(&keys::faults(service)).await?.is_some())
     }
 
-    /// Everything a proxy needs, read at one revision.
+    /// Everything a proxy needs. The two ranges are read one after the other, so the
+    /// snapshot's revision is the earlier read's: it holds every change up to that
+    /// revision, and a watch from it replays whatever the later read already saw (the
+    /// later one would skip a service written between the reads).
     pub async fn config(&self) -> Result<ConfigSnapshot, RegistryError> {
         let services = self.store.range(keys::SERVICES).await?;
         let config = self.store.range(keys::CONFIG).await?;
         let mut snapshot = ConfigSnapshot {
-            revision: services.revision.max(config.revision),
+            revision: services.revision.min(config.revision),
             ..Default::default()
         };
         for kv in &services.kvs {

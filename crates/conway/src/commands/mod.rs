@@ -1,5 +1,7 @@
 //! One module per verb; `run` dispatches.
 
+mod gateway;
+pub(crate) mod registry;
 mod schema;
 mod server;
 mod validate;
@@ -30,15 +32,38 @@ pub(crate) fn run(cli: Cli) -> Outcome {
             block_on(server::run(args))
         }
         Command::Server { .. } => Outcome::NotBuilt("server --otlp-listen/--require-token"),
-        Command::Gateway(_) => Outcome::NotBuilt("gateway"),
+        Command::Gateway(proxy) => gateway::run(gateway::GatewayArgs {
+            server: cli.global.server,
+            listen: proxy.component.listen,
+            admin_listen: proxy.admin_listen,
+            data_dir: proxy.component.data_dir,
+            threads: proxy.threads,
+            access_log: !proxy.no_access_log,
+        }),
         Command::Mesh(_) => Outcome::NotBuilt("mesh"),
         Command::Agent { .. } => Outcome::NotBuilt("agent"),
         Command::Apply { .. } => Outcome::NotBuilt("apply"),
-        Command::Services => Outcome::NotBuilt("services"),
-        Command::Instances { .. } => Outcome::NotBuilt("instances"),
+        Command::Services => block_on(registry::services(&cli.global.server, output)),
+        Command::Instances { service } => block_on(registry::instances(
+            &cli.global.server,
+            output,
+            service.as_deref(),
+        )),
         Command::Routes => Outcome::NotBuilt("routes"),
-        Command::Register { .. } => Outcome::NotBuilt("register"),
-        Command::Deregister { .. } => Outcome::NotBuilt("deregister"),
+        Command::Register {
+            service,
+            address,
+            ttl,
+        } => block_on(registry::register(
+            &cli.global.server,
+            output,
+            &service,
+            address,
+            ttl,
+        )),
+        Command::Deregister { id } => {
+            block_on(registry::deregister(&cli.global.server, output, &id))
+        }
         Command::Scale { .. } => Outcome::NotBuilt("scale"),
         Command::Deploy { .. } => Outcome::NotBuilt("deploy"),
         Command::Graph { .. } => Outcome::NotBuilt("graph"),

@@ -61,7 +61,7 @@ fn mock() -> (Box<dyn Probe>, Arc<Control>, oneshot::Receiver<()>) {
 fn health(interval_ms: u64, healthy_threshold: u32, unhealthy_threshold: u32) -> Health {
     Health {
         interval: conway_core::units::Duration::from_millis(interval_ms),
-        timeout: conway_core::units::Duration::from_millis(interval_ms / 2),
+        timeout: Some(conway_core::units::Duration::from_millis(interval_ms / 2)),
         healthy_threshold,
         unhealthy_threshold,
         ..Health::default()
@@ -149,7 +149,7 @@ async fn an_overrunning_check_delays_the_next_without_a_burst() {
     let (probe, control, _) = mock();
     control.hang_once.store(true, Ordering::SeqCst);
     let health = Health {
-        timeout: conway_core::units::Duration::from_millis(1500),
+        timeout: Some(conway_core::units::Duration::from_millis(1500)),
         ..health(1000, 1, 3)
     };
     let added = Instant::now();

@@ -17,11 +17,15 @@ impl FromStr for Endpoint {
     type Err = String;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        const EXPECTED: &str = "expected ADDRESS:PORT, like 127.0.0.1:9000, [::1]:9000 or billing.internal:9000";
+        const EXPECTED: &str =
+            "expected ADDRESS:PORT, like 127.0.0.1:9000, [::1]:9000 or billing.internal:9000";
         if let Ok(socket) = input.parse::<SocketAddr>() {
             return match socket.port() {
                 0 => Err(format!("port 0 in {input:?}: the port must be 1 to 65535")),
-                port => Ok(Self { address: socket.ip().to_string(), port }),
+                port => Ok(Self {
+                    address: socket.ip().to_string(),
+                    port,
+                }),
             };
         }
         if input.starts_with('[') {
@@ -31,14 +35,23 @@ impl FromStr for Endpoint {
             return Err(format!("no port in {input:?}: {EXPECTED}"));
         };
         if host.contains(':') {
-            return Err(format!("{input:?}: an IPv6 address goes in brackets, like [::1]:9000"));
+            return Err(format!(
+                "{input:?}: an IPv6 address goes in brackets, like [::1]:9000"
+            ));
         }
         if !is_host_name(host) {
-            return Err(format!("{host:?} is neither an IP address nor a host name: {EXPECTED}"));
+            return Err(format!(
+                "{host:?} is neither an IP address nor a host name: {EXPECTED}"
+            ));
         }
         match port.parse::<u16>() {
-            Ok(port) if port > 0 => Ok(Self { address: host.to_owned(), port }),
-            _ => Err(format!("invalid port {port:?}: the port must be a number from 1 to 65535")),
+            Ok(port) if port > 0 => Ok(Self {
+                address: host.to_owned(),
+                port,
+            }),
+            _ => Err(format!(
+                "invalid port {port:?}: the port must be a number from 1 to 65535"
+            )),
         }
     }
 }
@@ -48,7 +61,9 @@ fn is_host_name(host: &str) -> bool {
     (1..=253).contains(&host.len())
         && host.split('.').all(|label| {
             (1..=63).contains(&label.len())
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -67,7 +82,14 @@ mod tests {
             ("billing.internal:443", "billing.internal", 443),
             ("localhost:1", "localhost", 1),
         ] {
-            assert_eq!(input.parse(), Ok(Endpoint { address: address.to_owned(), port }), "{input}");
+            assert_eq!(
+                input.parse(),
+                Ok(Endpoint {
+                    address: address.to_owned(),
+                    port
+                }),
+                "{input}"
+            );
         }
     }
 

@@ -6,6 +6,8 @@
 mod endpoint;
 mod table;
 
+use std::io::Write;
+
 use conway_client::Client;
 use conway_core::api::RegisterInstance;
 use conway_core::units::Duration;
@@ -21,20 +23,26 @@ pub(crate) async fn services(server: &str, output: Output) -> anyhow::Result<Out
     let services = Client::new(server)?.services().await?;
     match output {
         Output::Json => print_json(&services)?,
-        Output::Table if services.is_empty() => println!("no services"),
-        Output::Table => print!("{}", table::services(&services)),
+        Output::Table if services.is_empty() => print_out("no services\n")?,
+        Output::Table => print_out(&table::services(&services))?,
     }
     Ok(Outcome::Success)
 }
 
 /// `conway instances [SERVICE]`.
-pub(crate) async fn instances(server: &str, output: Output, service: Option<&str>) -> anyhow::Result<Outcome> {
+pub(crate) async fn instances(
+    server: &str,
+    output: Output,
+    service: Option<&str>,
+) -> anyhow::Result<Outcome> {
     let instances = Client::new(server)?.instances(service, false).await?;
     match (output, service) {
         (Output::Json, _) => print_json(&instances)?,
-        (Output::Table, Some(service)) if instances.is_empty() => println!("no instances of {service}"),
-        (Output::Table, None) if instances.is_empty() => println!("no instances"),
-        (Output::Table, _) => print!("{}", table::instances(&instances)),
+        (Output::Table, Some(service)) if instances.is_empty() => {
+            print_out(&format!("no instances of {service}\n"))?
+        }
+        (Output::Table, None) if instances.is_empty() => print_out("no instances\n")?,
+        (Output::Table, _) => print_out(&table::instances(&instances))?,
     }
     Ok(Outcome::Success)
 }
@@ -62,7 +70,7 @@ pub(crate) async fn register(
     let instance = client.register(service, &request).await?;
     match output {
         Output::Json => print_json(&instance)?,
-        Output::Table => println!("{}", instance.id),
+        Output::Table => print_out(&format!("{}\n", instance.id))?,
     }
     Ok(Outcome::Success)
 }
@@ -72,12 +80,25 @@ pub(crate) async fn deregister(server: &str, output: Output, id: &str) -> anyhow
     Client::new(server)?.deregister(id).await?;
     match output {
         Output::Json => print_json(&serde_json::json!({ "deregistered": id }))?,
-        Output::Table => println!("deregistered {id}"),
+        Output::Table => print_out(&format!("deregistered {id}\n"))?,
     }
     Ok(Outcome::Success)
 }
 
 fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
+    let mut json = serde_json::to_string_pretty(value)?;
+    json.push('\n');
+    print_out(&json)
+}
+
+/// Writes to stdout; a reader that went away (`conway instances | head`) is no error.
+fn print_out(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
+        _ => Ok(()),
+    }
 }

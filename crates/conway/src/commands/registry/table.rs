@@ -22,7 +22,9 @@ pub(super) fn services(services: &[ServiceView]) -> String {
 
 /// Instances: id, service, endpoint, version, zone, state (with its reason), TTL.
 pub(super) fn instances(instances: &[Instance]) -> String {
-    let mut table = plain(&["ID", "SERVICE", "ENDPOINT", "VERSION", "ZONE", "STATE", "TTL"]);
+    let mut table = plain(&[
+        "ID", "SERVICE", "ENDPOINT", "VERSION", "ZONE", "STATE", "TTL",
+    ]);
     for instance in instances {
         table.add_row([
             instance.id.clone(),
@@ -56,7 +58,9 @@ fn dash(value: Option<&str>) -> String {
 /// A borderless table whose columns are separated by two spaces.
 fn plain(header: &[&str]) -> Table {
     let mut table = Table::new();
-    table.load_preset(presets::NOTHING).set_header(header.iter().copied());
+    table
+        .load_style(presets::NOTHING)
+        .set_header(header.iter().copied());
     for column in table.column_iter_mut() {
         column.set_padding((0, 2));
     }
@@ -73,7 +77,10 @@ fn align_right(table: &mut Table, columns: &[usize]) {
 
 /// The table's lines, without the padding after the last column.
 fn render(table: &Table) -> String {
-    table.lines().map(|line| line.trim_end().to_owned() + "\n").collect()
+    table
+        .lines()
+        .map(|line| line.trim_end().to_owned() + "\n")
+        .collect()
 }
 
 #[cfg(test)]
@@ -81,7 +88,12 @@ mod tests {
     use super::*;
 
     fn view(name: &str, version: Option<&str>, instances: usize, healthy: usize) -> ServiceView {
-        let mut view = ServiceView { name: name.to_owned(), definition: Default::default(), instances, healthy };
+        let mut view = ServiceView {
+            name: name.to_owned(),
+            definition: Default::default(),
+            instances,
+            healthy,
+        };
         view.definition.version = version.map(str::to_owned);
         view
     }
@@ -96,6 +108,9 @@ mod tests {
         assert!(lines[2].starts_with("a       -"), "{text}");
         // Right-aligned counts end in the same column.
         assert_eq!(lines[1].len(), lines[2].len(), "{text}");
-        assert!(lines[1].ends_with("10         12") && lines[2].ends_with(" 0          1"), "{text}");
+        assert!(
+            lines[1].ends_with("10         12") && lines[2].ends_with(" 0          1"),
+            "{text}"
+        );
     }
 }

@@ -1,0 +1,424 @@
+//! Forwarding one request to a service: deadline, fault injection, body handling, then
+//! tries — each picking an endpoint (avoiding the one that just failed), bounded by its
+//! own deadline, classified once, and retried within the service's policy and budget.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use conway_core::manifest::{Faults, Protocol};
+use conway_resilience::deadline::Deadline;
+use conway_resilience::fault::{FaultInjector, FaultSources};
+use conway_resilience::retry::{Attempt, Decision, is_idempotent};
+use conway_resilience::{Failure, Outcome};
+use http_body_util::BodyExt;
+use hyper::body::{Body as _, Incoming};
+use hyper::header;
+use hyper::{Request, Response, StatusCode, Uri, Version};
+use tokio::time::Instant;
+
+use crate::balance::PickRequest;
+use crate::body::{ProxyBody, TooLarge};
+use crate::error::ProxyError;
+use crate::headers::{add_forwarded, is_upgrade, strip_hop_by_hop};
+use crate::table::ServiceState;
+use crate::trace::{TRACEPARENT, TRACERESPONSE, TraceContext};
+use crate::upstream::Upstreams;
+
+/// Request bodies up to this size are kept so a retry can send them again.
+pub const REPLAY_CAP: u64 = 64 * 1024;
+
+/// What the caller of [`forward`] knows about the request beyond the request itself.
+#[derive(Debug, Clone)]
+pub struct Target<'a> {
+    /// The service.
+    pub service: &'a Arc<ServiceState>,
+    /// The path and query to send upstream.
+    pub path_and_query: &'a str,
+    /// The route's deadline, overriding the service's.
+    pub timeout: Option<Duration>,
+    /// A version the route pins.
+    pub version: Option<&'a str>,
+    /// Faults of the route, on top of the service's.
+    pub route_faults: Option<&'a Faults>,
+    /// The largest body accepted.
+    pub max_body: u64,
+    /// The client's address.
+    pub client: SocketAddr,
+    /// The caller's zone, for zone-aware balancing.
+    pub zone: Option<&'a str>,
+    /// The trace the request belongs to.
+    pub trace: TraceContext,
+}
+
+/// What the last try reached, for logs and metrics.
+#[derive(Debug, Clone, Default)]
+pub struct Tried {
+    /// The endpoint (instance id) that answered or failed last.
+    pub endpoint: Option<String>,
+    /// How many tries were made.
+    pub tries: u32,
+}
+
+/// Sends the request to the service and returns its answer (or the error to answer with).
+pub async fn forward(
+    upstreams: &Upstreams,
+    mut request: Request<Incoming>,
+    target: &Target<'_>,
+    tried: &mut Tried,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let service = target.service;
+    let started = Instant::now();
+    let timeout = target
+        .timeout
+        .unwrap_or(service.config.resilience.timeout.get());
+    let deadline = Deadline::for_request(started, timeout, request.headers());
+    inject_faults(service, target.route_faults, deadline).await?;
+    let _admitted = match &service.bulkhead {
+        Some(bulkhead) => Some(bulkhead.try_acquire().map_err(|shed| ProxyError::Refused {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "overloaded",
+            message: format!(
+                "{} has too many requests in flight; try again shortly",
+                service.name
+            ),
+            retry_after: Some(shed.retry_after()),
+        })?),
+        None => None,
+    };
+
+    let upgrade = is_upgrade(request.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
+    let (mut parts, incoming) = request.into_parts();
+    let idempotent = is_idempotent(&parts.method, &parts.headers);
+    let declared = declared_length(&parts.headers);
+    if declared.is_some_and(|length| length > target.max_body) {
+        return Err(ProxyError::BodyTooLarge {
+            limit: target.max_body,
+        });
+    }
+    let wants_replay = !upgrade
+        && idempotent
+        && service.retry.attempts() > 0
+        && declared.is_some_and(|l| l <= REPLAY_CAP);
+    let mut body = if incoming.is_end_stream() {
+        Pending::Replayable(Bytes::new())
+    } else if wants_replay {
+        let limit = declared.unwrap_or(REPLAY_CAP);
+        match http_body_util::Limited::new(incoming, limit as usize)
+            .collect()
+            .await
+        {
+            Ok(collected) => Pending::Replayable(collected.to_bytes()),
+            Err(error) => {
+                return Err(ProxyError::BadRequest(format!(
+                    "cannot read the request body: {error}"
+                )));
+            }
+        }
+    } else {
+        Pending::Stream(Some(incoming))
+    };
+
+    strip_hop_by_hop(&mut parts.headers, upgrade);
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned);
+    add_forwarded(&mut parts.headers, target.client, host.as_deref(), false);
+    parts
+        .headers
+        .insert(TRACEPARENT, target.trace.traceparent());
+    let http2 = match service.protocol {
+        Protocol::Http1 => false,
+        Protocol::Http2 => true,
+        Protocol::Auto => parts.version == Version::HTTP_2 && !upgrade,
+    };
+    let client = if http2 {
+        &upstreams.http2
+    } else {
+        &upstreams.http1
+    };
+
+    service.retry.on_request();
+    let version = target.version.or_else(|| service.pick_version());
+    let mut avoid: Option<String> = None;
+    loop {
+        let now = Instant::now();
+        if !deadline.set_header(now, &mut parts.headers) {
+            return Err(ProxyError::Timeout {
+                service: service.name.to_string(),
+                deadline: timeout,
+            });
+        }
+        let permit = match &service.breaker {
+            Some(breaker) => Some(breaker.try_acquire().map_err(|open| ProxyError::Refused {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "circuit_open",
+                message: format!(
+                    "the circuit to {} is open after too many failures",
+                    service.name
+                ),
+                retry_after: Some(open.retry_after()),
+            })?),
+            None => None,
+        };
+        let mut pick = PickRequest {
+            zone: target.zone,
+            version,
+            avoid: avoid.as_deref(),
+            hash_key: None,
+        };
+        let key = hash_value(service, &parts.headers);
+        pick.hash_key = key.as_deref();
+        let picked = service
+            .endpoints
+            .pick(&pick)
+            .ok_or_else(|| ProxyError::NoEndpoint(service.name.to_string()))?;
+        tried.tries += 1;
+        tried.endpoint = Some(picked.id().to_owned());
+        let uri = upstream_uri(picked.addr(), target.path_and_query)?;
+        let mut upstream = Request::from_parts(parts.clone(), body.take(target.max_body));
+        *upstream.uri_mut() = uri;
+        *upstream.version_mut() = if http2 {
+            Version::HTTP_2
+        } else {
+            Version::HTTP_11
+        };
+        let per_try = deadline.per_try(now, service.retry.per_try_timeout());
+        let answer = match tokio::time::timeout(per_try, client.request(upstream)).await {
+            Ok(Ok(response)) => Answer::Response(response),
+            Ok(Err(error)) if error.is_connect() => {
+                Answer::Failed(Failure::ConnectError, error_chain(&error))
+            }
+            Ok(Err(error)) => Answer::Failed(Failure::Reset, error_chain(&error)),
+            Err(_) => Answer::Failed(Failure::Timeout, format!("no answer within {per_try:?}")),
+        };
+        let rtt = picked.picked_at().elapsed();
+        let outcome = match &answer {
+            Answer::Response(response) => Outcome::from_status(response.status().as_u16()),
+            Answer::Failed(failure, _) => Outcome::Failure(*failure),
+        };
+        if let Some(permit) = permit {
+            permit.record(outcome);
+        }
+        if let Some(outlier) = &service.outlier
+            && let Some(ejection) = outlier.record(
+                &picked.id().to_owned(),
+                outcome,
+                service.endpoints.len(),
+                Instant::now(),
+            )
+        {
+            picked.endpoint().stats().eject_until(ejection.until);
+            tracing::info!(service = %service.name, endpoint = picked.id(), duration = ?ejection.duration, "endpoint ejected");
+        }
+        let Some(failure) = outcome.failure() else {
+            picked.complete(rtt);
+            return finish(answer, client_upgrade, target, service, tried, timeout);
+        };
+        picked.fail();
+        let attempt = Attempt {
+            failure,
+            idempotent,
+            replayable: body.replayable(),
+            tries: tried.tries,
+            remaining: deadline.remaining(Instant::now()),
+        };
+        match service.retry.decide(&attempt) {
+            Decision::Retry => {
+                avoid = tried.endpoint.clone();
+                tracing::debug!(service = %service.name, endpoint = ?avoid, ?failure, "retrying");
+            }
+            Decision::Stop(_) => {
+                return finish(answer, client_upgrade, target, service, tried, timeout);
+            }
+        }
+    }
+}
+
+/// The answer to give after the last try: the instance's response, or the error its
+/// failure stands for.
+fn finish(
+    answer: Answer,
+    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    target: &Target<'_>,
+    service: &ServiceState,
+    tried: &Tried,
+    timeout: Duration,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    match answer {
+        Answer::Response(response) => Ok(respond(response, client_upgrade, &target.trace)),
+        Answer::Failed(kind, detail) => Err(failed(kind, detail, service, tried, timeout)),
+    }
+}
+
+/// What one try got.
+enum Answer {
+    /// The instance answered (any status).
+    Response(Response<Incoming>),
+    /// The try failed, with a detail for the error message.
+    Failed(Failure, String),
+}
+
+/// The request body between tries.
+enum Pending {
+    /// Buffered (or empty): every try gets a copy.
+    Replayable(Bytes),
+    /// Streamed: the first try takes it; there is no second.
+    Stream(Option<Incoming>),
+}
+
+impl Pending {
+    fn take(&mut self, limit: u64) -> ProxyBody {
+        match self {
+            Self::Replayable(bytes) if bytes.is_empty() => ProxyBody::empty(),
+            Self::Replayable(bytes) => ProxyBody::full(bytes.clone()),
+            Self::Stream(body) => body
+                .take()
+                .map_or_else(ProxyBody::empty, |body| ProxyBody::limited(body, limit)),
+        }
+    }
+
+    fn replayable(&self) -> bool {
+        matches!(self, Self::Replayable(_))
+    }
+}
+
+/// The response going back: hop-by-hop headers removed, `traceresponse` added, and for a
+/// protocol switch, the two upgraded connections joined.
+fn respond(
+    response: Response<Incoming>,
+    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    trace: &TraceContext,
+) -> Response<ProxyBody> {
+    let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+    let (mut parts, body) = response.into_parts();
+    if switching && let Some(client_upgrade) = client_upgrade {
+        let mut upstream = Response::from_parts(parts.clone(), ());
+        let upstream_upgrade = hyper::upgrade::on(&mut upstream);
+        tokio::spawn(join_upgraded(client_upgrade, upstream_upgrade));
+    }
+    strip_hop_by_hop(&mut parts.headers, switching);
+    parts.headers.insert(TRACERESPONSE, trace.traceresponse());
+    Response::from_parts(parts, ProxyBody::streaming(body))
+}
+
+/// Copies bytes both ways between an upgraded client and instance until either closes.
+async fn join_upgraded(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+    let (Ok(client), Ok(upstream)) = tokio::join!(client, upstream) else {
+        tracing::debug!("a protocol switch was not completed");
+        return;
+    };
+    let mut client = hyper_util::rt::TokioIo::new(client);
+    let mut upstream = hyper_util::rt::TokioIo::new(upstream);
+    if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+        tracing::debug!(%error, "upgraded connection ended");
+    }
+}
+
+/// The error for a failed last try.
+fn failed(
+    failure: Failure,
+    detail: String,
+    service: &ServiceState,
+    tried: &Tried,
+    timeout: Duration,
+) -> ProxyError {
+    let endpoint = tried.endpoint.clone().unwrap_or_default();
+    let service = service.name.to_string();
+    match failure {
+        Failure::ConnectError => ProxyError::Connect {
+            service,
+            endpoint,
+            detail,
+        },
+        Failure::Timeout => ProxyError::Timeout {
+            service,
+            deadline: timeout,
+        },
+        _ if detail.contains("the body is larger") => ProxyError::BodyTooLarge { limit: 0 },
+        _ => ProxyError::Reset {
+            service,
+            endpoint,
+            detail,
+        },
+    }
+}
+
+/// An error and its causes, in one line.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if cause.is::<TooLarge>() {
+            return cause.to_string();
+        }
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn upstream_uri(addr: SocketAddr, path_and_query: &str) -> Result<Uri, ProxyError> {
+    format!("http://{addr}{path_and_query}")
+        .parse()
+        .map_err(|_| ProxyError::BadRequest(format!("cannot forward the path {path_and_query:?}")))
+}
+
+fn declared_length(headers: &hyper::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// The consistent-hash key of the request, when the service hashes on a header or cookie.
+fn hash_value(service: &ServiceState, headers: &hyper::HeaderMap) -> Option<Vec<u8>> {
+    match service.endpoints.hash_key()? {
+        conway_core::manifest::HashKey::Header(name) => {
+            headers.get(name.as_str()).map(|v| v.as_bytes().to_vec())
+        }
+        conway_core::manifest::HashKey::Cookie(name) => headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_bytes().to_vec()),
+    }
+}
+
+/// Applies the route's and the service's faults (run-time ones replacing declared
+/// ones kind by kind): a delay holds the request (never past its deadline), then an
+/// abort answers at once.
+async fn inject_faults(
+    service: &ServiceState,
+    route: Option<&Faults>,
+    deadline: Deadline,
+) -> Result<(), ProxyError> {
+    let injector = FaultInjector::new(FaultSources {
+        route,
+        declared: service.declared_faults.as_ref(),
+        runtime: service.runtime_faults.as_ref(),
+    });
+    if injector.is_empty() {
+        return Ok(());
+    }
+    let decision = injector.decide(&mut fastrand::Rng::new());
+    if let Some(delay) = decision.delay {
+        tokio::time::sleep(delay.min(deadline.remaining(Instant::now()))).await;
+    }
+    match decision.abort {
+        Some(status) => Err(ProxyError::FaultAbort {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+        }),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,23 @@
+//! Conway's data plane: one proxy engine in two roles — the gateway (north-south, for
+//! outside clients) and the mesh (east-west, between services). It routes, balances over
+//! healthy endpoints, applies the resilience policies and fault injection, and forwards
+//! HTTP/1.1, HTTP/2, gRPC and WebSocket traffic.
+//!
+//! It learns the system's state only through the control plane's API client; it must not
+//! know the registry's storage or the supervisor.
+
+pub mod admin;
+pub mod balance;
+pub mod body;
+pub mod error;
+pub mod forward;
+pub mod gateway;
+pub mod headers;
+pub mod metrics;
+pub mod router;
+pub mod run;
+pub mod server;
+pub mod table;
+pub mod trace;
+pub mod updater;
+pub mod upstream;

@@ -1,0 +1,104 @@
+//! The proxy's Prometheus metrics: RED per route and service, and per endpoint.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Labels of a request: the route's name (never the raw path), the service, and the
+/// status class.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// The route's name, or the caller for mesh traffic.
+    pub route: String,
+    /// The service.
+    pub service: String,
+    /// `2xx` … `5xx`.
+    pub class: String,
+}
+
+/// Labels of a try: the service and the instance.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointLabels {
+    /// The service.
+    pub service: String,
+    /// The instance id.
+    pub endpoint: String,
+}
+
+/// Labels by service alone.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServiceLabels {
+    /// The service.
+    pub service: String,
+}
+
+/// Every metric of a proxy.
+#[derive(Debug)]
+pub struct ProxyMetrics {
+    registry: Registry,
+    /// Requests answered, by route, service and status class.
+    pub requests: Family<RequestLabels, Counter>,
+    /// Time to the response head, by route and service.
+    pub duration: Family<RequestLabels, Histogram, fn() -> Histogram>,
+    /// Requests sent to each endpoint.
+    pub endpoint_requests: Family<EndpointLabels, Counter>,
+    /// Retries, by service.
+    pub retries: Family<ServiceLabels, Counter>,
+}
+
+fn duration_histogram() -> Histogram {
+    Histogram::new([
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ])
+}
+
+impl ProxyMetrics {
+    /// Registers the metrics.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("conway_proxy");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let duration = Family::<RequestLabels, Histogram>::new_with_constructor(
+            duration_histogram as fn() -> Histogram,
+        );
+        let endpoint_requests = Family::<EndpointLabels, Counter>::default();
+        let retries = Family::<ServiceLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Requests answered, by route, service and status class",
+            requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time to the response head",
+            duration.clone(),
+        );
+        registry.register(
+            "endpoint_requests",
+            "Tries sent to each endpoint",
+            endpoint_requests.clone(),
+        );
+        registry.register("retries", "Retries, by service", retries.clone());
+        Self {
+            registry,
+            requests,
+            duration,
+            endpoint_requests,
+            retries,
+        }
+    }
+
+    /// The metrics in Prometheus text format 0.0.4.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for ProxyMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
