@@ -22,9 +22,10 @@ use crate::balance::PickRequest;
 use crate::body::{ProxyBody, TooLarge};
 use crate::error::ProxyError;
 use crate::headers::{add_forwarded, is_upgrade, strip_hop_by_hop};
+use crate::metrics::{EndpointLabels, ServiceLabels};
+use crate::proxy::Proxy;
 use crate::table::ServiceState;
 use crate::trace::{TRACEPARENT, TRACERESPONSE, TraceContext};
-use crate::upstream::Upstreams;
 
 /// Request bodies up to this size are kept so a retry can send them again.
 pub const REPLAY_CAP: u64 = 64 * 1024;
@@ -63,7 +64,7 @@ pub struct Tried {
 
 /// Sends the request to the service and returns its answer (or the error to answer with).
 pub async fn forward(
-    upstreams: &Upstreams,
+    proxy: &Proxy,
     mut request: Request<Incoming>,
     target: &Target<'_>,
     tried: &mut Tried,
@@ -137,9 +138,9 @@ pub async fn forward(
         Protocol::Auto => parts.version == Version::HTTP_2 && !upgrade,
     };
     let client = if http2 {
-        &upstreams.http2
+        &proxy.upstreams.http2
     } else {
-        &upstreams.http1
+        &proxy.upstreams.http1
     };
 
     service.retry.on_request();
@@ -179,6 +180,14 @@ pub async fn forward(
             .ok_or_else(|| ProxyError::NoEndpoint(service.name.to_string()))?;
         tried.tries += 1;
         tried.endpoint = Some(picked.id().to_owned());
+        proxy
+            .metrics
+            .endpoint_requests
+            .get_or_create(&EndpointLabels {
+                service: service.name.to_string(),
+                endpoint: picked.id().to_owned(),
+            })
+            .inc();
         let uri = upstream_uri(picked.addr(), target.path_and_query)?;
         let mut upstream = Request::from_parts(parts.clone(), body.take(target.max_body));
         *upstream.uri_mut() = uri;
@@ -230,6 +239,13 @@ pub async fn forward(
         match service.retry.decide(&attempt) {
             Decision::Retry => {
                 avoid = tried.endpoint.clone();
+                proxy
+                    .metrics
+                    .retries
+                    .get_or_create(&ServiceLabels {
+                        service: service.name.to_string(),
+                    })
+                    .inc();
                 tracing::debug!(service = %service.name, endpoint = ?avoid, ?failure, "retrying");
             }
             Decision::Stop(_) => {

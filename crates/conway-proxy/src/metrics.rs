@@ -27,6 +27,15 @@ pub struct EndpointLabels {
     pub endpoint: String,
 }
 
+/// Labels of a call between services.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    /// The calling service.
+    pub caller: String,
+    /// The service called.
+    pub callee: String,
+}
+
 /// Labels by service alone.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ServiceLabels {
@@ -46,6 +55,8 @@ pub struct ProxyMetrics {
     pub endpoint_requests: Family<EndpointLabels, Counter>,
     /// Retries, by service.
     pub retries: Family<ServiceLabels, Counter>,
+    /// Calls outside `depends_on`, by caller and callee.
+    pub undeclared_calls: Family<CallLabels, Counter>,
 }
 
 fn duration_histogram() -> Histogram {
@@ -80,12 +91,19 @@ impl ProxyMetrics {
             endpoint_requests.clone(),
         );
         registry.register("retries", "Retries, by service", retries.clone());
+        let undeclared_calls = Family::<CallLabels, Counter>::default();
+        registry.register(
+            "undeclared_calls",
+            "Calls between services outside depends_on, by caller and callee",
+            undeclared_calls.clone(),
+        );
         Self {
             registry,
             requests,
             duration,
             endpoint_requests,
             retries,
+            undeclared_calls,
         }
     }
 

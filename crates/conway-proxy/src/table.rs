@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use conway_client::MirrorSnapshot;
-use conway_core::manifest::{Faults, Protocol, Service};
+use conway_core::manifest::{Faults, MeshAuthorization, Protocol, Service};
 use conway_core::units::Share;
 use conway_resilience::circuit_breaker::CircuitBreaker;
 use conway_resilience::concurrency::Bulkhead;
@@ -71,7 +71,25 @@ pub struct Table {
     pub services: HashMap<String, Arc<ServiceState>>,
     /// Which services each service may call (`depends_on`), for mesh authorization.
     pub dependencies: HashMap<String, Vec<String>>,
+    /// What the mesh does with undeclared calls.
+    pub authorization: MeshAuthorization,
+    /// Calling instances by the SHA-256 (hex) of their proxy token.
+    pub callers: HashMap<String, Caller>,
 }
+
+/// An instance calling through the mesh, identified by its proxy token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// Its service.
+    pub service: Arc<str>,
+    /// Its instance id.
+    pub instance: Arc<str>,
+    /// Its zone, for zone-aware balancing.
+    pub zone: Option<Arc<str>>,
+}
+
+/// The instance metadata key holding the SHA-256 (hex) of an instance's proxy token.
+pub const TOKEN_DIGEST: &str = "conway.token_sha256";
 
 impl Table {
     /// The table for `snapshot`, carrying live state over from `previous`.
@@ -97,12 +115,27 @@ impl Table {
             .iter()
             .map(|(name, s)| (name.clone(), s.depends_on.clone()))
             .collect();
+        let callers = snapshot
+            .instances
+            .values()
+            .filter_map(|instance| {
+                let digest = instance.metadata.get(TOKEN_DIGEST)?;
+                let caller = Caller {
+                    service: instance.service.as_str().into(),
+                    instance: instance.id.as_str().into(),
+                    zone: instance.zone.as_deref().map(Arc::from),
+                };
+                Some((digest.to_ascii_lowercase(), caller))
+            })
+            .collect();
         Self {
             listed: snapshot.listed,
             revision: snapshot.revision,
             router: Router::new(&config.routes),
             services,
             dependencies,
+            authorization: config.mesh.authorization,
+            callers,
         }
     }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use conway_client::{Mirror, MirrorSnapshot};
+use tokio::sync::watch;
 
 use crate::table::Table;
 
@@ -27,14 +28,21 @@ pub fn load_saved(data_dir: &Path) -> Option<MirrorSnapshot> {
 }
 
 /// Rebuilds `table` from `mirror` on every change until the task is dropped, saving each
-/// state to `data_dir`.
-pub async fn follow(mirror: Mirror, table: Arc<ArcSwap<Table>>, data_dir: Option<PathBuf>) {
+/// state to `data_dir`; `built` is marked at each table swapped in.
+pub async fn follow(
+    mirror: Mirror,
+    table: Arc<ArcSwap<Table>>,
+    data_dir: Option<PathBuf>,
+    built: watch::Sender<i64>,
+) {
     let mut changes = mirror.changed();
     loop {
         let snapshot = mirror.snapshot();
         if snapshot.listed {
             let next = Table::build(&snapshot, &table.load());
+            let revision = next.revision;
             table.store(Arc::new(next));
+            built.send_replace(revision);
             if let Some(dir) = &data_dir {
                 save(dir, &snapshot).await;
             }

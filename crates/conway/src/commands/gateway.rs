@@ -1,20 +1,31 @@
-//! `conway gateway`: the north-south proxy alone, following a control plane.
+//! `conway gateway` and `conway mesh`: a proxy alone, following a control plane.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use conway_core::api::ReadyLine;
-use conway_proxy::run::{GatewayOptions, start_gateway};
+use conway_proxy::run::{Listen, ProxyOptions, start};
 
 use crate::exit::Outcome;
 use crate::signals::shutdown_signal;
 
 /// The gateway's default address.
-const DEFAULT_LISTEN: SocketAddr =
+const GATEWAY_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
+/// The mesh's default address.
+const MESH_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 15001);
 
-pub(crate) struct GatewayArgs {
+/// Which proxy role to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Gateway,
+    Mesh,
+}
+
+pub(crate) struct ProxyRun {
+    pub(crate) role: Role,
     pub(crate) server: String,
     pub(crate) listen: Option<SocketAddr>,
     pub(crate) admin_listen: SocketAddr,
@@ -23,8 +34,8 @@ pub(crate) struct GatewayArgs {
     pub(crate) access_log: bool,
 }
 
-/// Runs the gateway on its own runtime, with `--threads` workers.
-pub(crate) fn run(args: GatewayArgs) -> Outcome {
+/// Runs the proxy on its own runtime, with `--threads` workers.
+pub(crate) fn run(args: ProxyRun) -> Outcome {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = args.threads {
         builder.worker_threads(threads.max(1));
@@ -37,30 +48,44 @@ pub(crate) fn run(args: GatewayArgs) -> Outcome {
     }
 }
 
-async fn serve(args: GatewayArgs) -> anyhow::Result<Outcome> {
-    let listen = args.listen.unwrap_or(DEFAULT_LISTEN);
-    let options = GatewayOptions {
-        listen,
-        admin_listen: args.admin_listen,
+async fn serve(args: ProxyRun) -> anyhow::Result<Outcome> {
+    let (listen, folder, name) = match args.role {
+        Role::Gateway => (
+            Listen::Gateway(args.listen.unwrap_or(GATEWAY_LISTEN)),
+            "gateway",
+            "gateway",
+        ),
+        Role::Mesh => (
+            Listen::Mesh(args.listen.unwrap_or(MESH_LISTEN)),
+            "mesh",
+            "mesh",
+        ),
+    };
+    let options = ProxyOptions {
         server: args.server,
+        admin_listen: args.admin_listen,
         data_dir: Some(
             args.data_dir
-                .unwrap_or_else(|| PathBuf::from(".conway").join("gateway")),
+                .unwrap_or_else(|| PathBuf::from(".conway").join(folder)),
         ),
         access_log: args.access_log,
     };
-    let running = start_gateway(options, shutdown_signal())
+    let running = start(options, vec![listen], shutdown_signal())
         .await
-        .context("cannot start the gateway")?;
-    let ready = ReadyLine {
+        .with_context(|| format!("cannot start the {name}"))?;
+    let address = format!("http://{}", running.addresses[0]);
+    let mut ready = ReadyLine {
         ready: true,
-        gateway: Some(format!("http://{}", running.address)),
         admin: Some(format!("http://{}", running.admin)),
         ..Default::default()
     };
+    match args.role {
+        Role::Gateway => ready.gateway = Some(address.clone()),
+        Role::Mesh => ready.mesh = Some(address.clone()),
+    }
     println!("{}", serde_json::to_string(&ready)?);
-    tracing::info!(address = %running.address, admin = %running.admin, "gateway ready");
+    tracing::info!(%address, admin = %running.admin, "{name} ready");
     running.wait().await;
-    tracing::info!("gateway stopped");
+    tracing::info!("{name} stopped");
     Ok(Outcome::Success)
 }

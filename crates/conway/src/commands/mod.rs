@@ -32,15 +32,12 @@ pub(crate) fn run(cli: Cli) -> Outcome {
             block_on(server::run(args))
         }
         Command::Server { .. } => Outcome::NotBuilt("server --otlp-listen/--require-token"),
-        Command::Gateway(proxy) => gateway::run(gateway::GatewayArgs {
-            server: cli.global.server,
-            listen: proxy.component.listen,
-            admin_listen: proxy.admin_listen,
-            data_dir: proxy.component.data_dir,
-            threads: proxy.threads,
-            access_log: !proxy.no_access_log,
-        }),
-        Command::Mesh(_) => Outcome::NotBuilt("mesh"),
+        Command::Gateway(proxy) => {
+            gateway::run(proxy_run(gateway::Role::Gateway, cli.global.server, proxy))
+        }
+        Command::Mesh(proxy) => {
+            gateway::run(proxy_run(gateway::Role::Mesh, cli.global.server, proxy))
+        }
         Command::Agent { .. } => Outcome::NotBuilt("agent"),
         Command::Apply { .. } => Outcome::NotBuilt("apply"),
         Command::Services => block_on(registry::services(&cli.global.server, output)),
@@ -84,5 +81,21 @@ fn block_on(command: impl std::future::Future<Output = anyhow::Result<Outcome>>)
         Err(error) => {
             Outcome::Error(anyhow::Error::new(error).context("cannot start the async runtime"))
         }
+    }
+}
+
+fn proxy_run(
+    role: gateway::Role,
+    server: String,
+    proxy: crate::cli::ProxyArgs,
+) -> gateway::ProxyRun {
+    gateway::ProxyRun {
+        role,
+        server,
+        listen: proxy.component.listen,
+        admin_listen: proxy.admin_listen,
+        data_dir: proxy.component.data_dir,
+        threads: proxy.threads,
+        access_log: !proxy.no_access_log,
     }
 }

@@ -1,0 +1,125 @@
+//! What every role of the proxy shares: the table, the upstream clients, the metrics and
+//! the access log, and how one exchange is recorded.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode, Version};
+use tokio::time::Instant;
+
+use crate::body::ProxyBody;
+use crate::error::ProxyError;
+use crate::forward::Tried;
+use crate::metrics::{ProxyMetrics, RequestLabels};
+use crate::table::Table;
+use crate::trace::{TRACERESPONSE, TraceContext};
+use crate::upstream::Upstreams;
+
+/// The engine behind every listener of one proxy process.
+#[derive(Debug)]
+pub struct Proxy {
+    /// The table in force, swapped on every registry change.
+    pub table: Arc<ArcSwap<Table>>,
+    /// Connections to instances.
+    pub upstreams: Upstreams,
+    /// RED metrics.
+    pub metrics: Arc<ProxyMetrics>,
+    /// Whether each request writes a log line.
+    pub access_log: bool,
+}
+
+/// One request as it arrived, for the record written after it is answered.
+#[derive(Debug)]
+pub struct Exchange {
+    started: Instant,
+    /// The request's trace.
+    pub trace: TraceContext,
+    method: Method,
+    path: String,
+    version: Version,
+    client: SocketAddr,
+}
+
+/// What the exchange was about, once known: the route (or caller) and the service.
+#[derive(Debug, Default)]
+pub struct Labels {
+    /// The route's name, or for the mesh the calling service.
+    pub route: Option<String>,
+    /// The service called.
+    pub service: Option<String>,
+    /// The endpoint tried last, and how many tries.
+    pub tried: Tried,
+}
+
+impl Exchange {
+    /// Notes what the record needs before the request is consumed.
+    pub fn begin(request: &Request<Incoming>, client: SocketAddr) -> Self {
+        Self {
+            started: Instant::now(),
+            trace: TraceContext::from_headers(request.headers()),
+            method: request.method().clone(),
+            path: request.uri().path().to_owned(),
+            version: request.version(),
+            client,
+        }
+    }
+}
+
+impl Proxy {
+    /// Turns the result into the client's response and records it: `traceresponse`, the
+    /// client's HTTP version, metrics, and an access-log line.
+    pub fn finish(
+        &self,
+        exchange: Exchange,
+        result: Result<Response<ProxyBody>, ProxyError>,
+        labels: Labels,
+    ) -> Response<ProxyBody> {
+        let mut response = result.unwrap_or_else(ProxyError::into_response);
+        *response.version_mut() = exchange.version;
+        response
+            .headers_mut()
+            .entry(TRACERESPONSE)
+            .or_insert_with(|| exchange.trace.traceresponse());
+        let status = response.status();
+        let elapsed = exchange.started.elapsed();
+        let labels_out = RequestLabels {
+            route: labels.route.unwrap_or_else(|| "none".to_owned()),
+            service: labels.service.unwrap_or_else(|| "none".to_owned()),
+            class: class(status).to_owned(),
+        };
+        self.metrics.requests.get_or_create(&labels_out).inc();
+        self.metrics
+            .duration
+            .get_or_create(&labels_out)
+            .observe(elapsed.as_secs_f64());
+        if self.access_log {
+            tracing::info!(
+                target: "conway::access",
+                client = %exchange.client,
+                method = %exchange.method,
+                path = exchange.path,
+                status = status.as_u16(),
+                route = labels_out.route,
+                service = labels_out.service,
+                endpoint = labels.tried.endpoint.as_deref().unwrap_or("-"),
+                tries = labels.tried.tries,
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
+                trace_id = %exchange.trace.trace_id_hex(),
+                "request"
+            );
+        }
+        response
+    }
+}
+
+fn class(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
