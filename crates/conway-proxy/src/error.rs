@@ -86,6 +86,14 @@ pub enum ProxyError {
         /// When to try again.
         retry_after: Option<Duration>,
     },
+    /// The route's rate limit for this consumer (or client) is spent.
+    #[error("too many requests: the limit is {limit} at once; try again in {retry_after:?}")]
+    RateLimited {
+        /// The burst size.
+        limit: u32,
+        /// When the next request would be allowed.
+        retry_after: Duration,
+    },
     /// An injected abort fault.
     #[error("fault injected: abort with {status}")]
     FaultAbort {
@@ -101,7 +109,9 @@ impl ProxyError {
             Self::NoRoute { .. } | Self::BadRequest(_) | Self::BodyTooLarge { .. } => {
                 Origin::Downstream
             }
-            Self::Refused { .. } | Self::FaultAbort { .. } => Origin::Policy,
+            Self::Refused { .. } | Self::FaultAbort { .. } | Self::RateLimited { .. } => {
+                Origin::Policy
+            }
             _ => Origin::Upstream,
         }
     }
@@ -128,13 +138,28 @@ impl ProxyError {
                 ..
             } => (*status, code, *retry_after),
             Self::FaultAbort { status } => (*status, "fault_injected", None),
+            Self::RateLimited { retry_after, .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                Some(*retry_after),
+            ),
         }
     }
 
     /// The response the client gets.
     pub fn into_response(self) -> Response<ProxyBody> {
         let (status, code, retry_after) = self.parts();
-        error_response(status, code, &self.to_string(), retry_after)
+        let mut response = error_response(status, code, &self.to_string(), retry_after);
+        if let Self::RateLimited { limit, retry_after } = self {
+            let headers = response.headers_mut();
+            headers.insert("ratelimit-limit", HeaderValue::from(limit));
+            headers.insert("ratelimit-remaining", HeaderValue::from(0));
+            headers.insert(
+                "ratelimit-reset",
+                HeaderValue::from(retry_after.as_secs_f64().ceil() as u64),
+            );
+        }
+        response
     }
 }
 
@@ -154,7 +179,7 @@ pub fn error_response(
         HeaderValue::from_static("application/json"),
     );
     if let Some(after) = retry_after {
-        let seconds = after.as_secs().max(1);
+        let seconds = (after.as_secs_f64().ceil() as u64).max(1);
         headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response

@@ -4,8 +4,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use hyper::body::Incoming;
+use hyper::header::HeaderValue;
 use hyper::{Request, Response};
 
+use crate::auth::Requirements;
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
 use crate::forward::{Target, forward};
@@ -35,7 +37,8 @@ impl Gateway {
     ) -> Result<Response<ProxyBody>, ProxyError> {
         // Only the gateway says who the consumer is.
         request.headers_mut().remove(CONSUMER);
-        let path = request.uri().path();
+        let path = request.uri().path().to_owned();
+        let path = path.as_str();
         if has_dot_segments(path) {
             return Err(ProxyError::BadRequest(format!(
                 "the path {path:?} has '.' or '..' segments"
@@ -52,6 +55,33 @@ impl Gateway {
             })?;
         labels.route = Some(route.name.to_string());
         labels.service = Some(route.service.to_string());
+        let requirements = Requirements {
+            claims: &route.claims,
+            scopes: &route.scopes,
+        };
+        let consumer = table
+            .auth
+            .authenticate(route.auth, request.headers(), requirements)?;
+        if let Some(limit) = &route.rate_limit {
+            let key = consumer
+                .as_deref()
+                .map_or_else(|| client.ip().to_string(), str::to_owned);
+            let allowed = self
+                .proxy
+                .rate_limits
+                .check(&route.name, limit, &key)
+                .map_err(|limited| ProxyError::RateLimited {
+                    limit: limited.limit,
+                    retry_after: limited.retry_after,
+                })?;
+            labels.rate = Some(allowed);
+        }
+        if let Some(consumer) = consumer
+            .as_deref()
+            .and_then(|c| HeaderValue::from_str(c).ok())
+        {
+            request.headers_mut().insert(CONSUMER, consumer);
+        }
         let service = table
             .service(&route.service)
             .cloned()

@@ -7,6 +7,7 @@
 //! know the registry's storage or the supervisor.
 
 pub mod admin;
+pub mod auth;
 pub mod balance;
 pub mod body;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod headers;
 pub mod mesh;
 pub mod metrics;
 pub mod proxy;
+pub mod ratelimit;
 pub mod router;
 pub mod run;
 pub mod server;

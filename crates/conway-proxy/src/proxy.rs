@@ -13,6 +13,7 @@ use crate::body::ProxyBody;
 use crate::error::ProxyError;
 use crate::forward::Tried;
 use crate::metrics::{ProxyMetrics, RequestLabels};
+use crate::ratelimit::{Allowed, RateLimits};
 use crate::table::Table;
 use crate::trace::{TRACERESPONSE, TraceContext};
 use crate::upstream::Upstreams;
@@ -28,6 +29,8 @@ pub struct Proxy {
     pub metrics: Arc<ProxyMetrics>,
     /// Whether each request writes a log line.
     pub access_log: bool,
+    /// The gateway routes' rate limits.
+    pub rate_limits: RateLimits,
 }
 
 /// One request as it arrived, for the record written after it is answered.
@@ -51,6 +54,8 @@ pub struct Labels {
     pub service: Option<String>,
     /// The endpoint tried last, and how many tries.
     pub tried: Tried,
+    /// The rate limit's state after this request, for the `ratelimit-*` headers.
+    pub rate: Option<Allowed>,
 }
 
 impl Exchange {
@@ -82,6 +87,12 @@ impl Proxy {
             .headers_mut()
             .entry(TRACERESPONSE)
             .or_insert_with(|| exchange.trace.traceresponse());
+        if let Some(rate) = labels.rate {
+            let headers = response.headers_mut();
+            headers.insert("ratelimit-limit", rate.limit.into());
+            headers.insert("ratelimit-remaining", rate.remaining.into());
+            headers.insert("ratelimit-reset", rate.reset.into());
+        }
         let status = response.status();
         let elapsed = exchange.started.elapsed();
         let labels_out = RequestLabels {

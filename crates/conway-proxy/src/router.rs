@@ -29,6 +29,10 @@ pub struct CompiledRoute {
     pub max_body: u64,
     /// How clients authenticate.
     pub auth: Auth,
+    /// With JWT: claims the token must carry.
+    pub claims: std::collections::BTreeMap<String, String>,
+    /// With JWT: scopes the token must grant.
+    pub scopes: Vec<String>,
     /// The route's rate limit.
     pub rate_limit: Option<RateLimit>,
     /// The route's own faults.
@@ -64,6 +68,8 @@ impl CompiledRoute {
             timeout: route.timeout.map(|t| t.get()),
             max_body: route.max_body.get(),
             auth: route.auth,
+            claims: route.claims.clone(),
+            scopes: route.scopes.clone(),
             rate_limit: route.rate_limit,
             faults: route.faults.clone(),
         }

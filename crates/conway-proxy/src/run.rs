@@ -18,6 +18,7 @@ use crate::gateway::Gateway;
 use crate::mesh::{Mesh, MeshMode};
 use crate::metrics::ProxyMetrics;
 use crate::proxy::Proxy;
+use crate::ratelimit::RateLimits;
 use crate::server::serve;
 use crate::table::Table;
 use crate::updater;
@@ -145,7 +146,9 @@ pub async fn start(
         upstreams: crate::upstream::Upstreams::new(),
         metrics: metrics.clone(),
         access_log: options.access_log,
+        rate_limits: RateLimits::default(),
     });
+    tokio::spawn(forget_idle_keys(proxy.clone()));
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -271,6 +274,23 @@ impl RunningGateway {
     /// Waits until the gateway has stopped.
     pub async fn wait(self) {
         self.proxy.wait().await;
+    }
+}
+
+/// Every minute, forgets rate-limit keys that are idle and routes that are gone.
+async fn forget_idle_keys(proxy: Arc<Proxy>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let routes = proxy
+            .table
+            .load()
+            .router
+            .routes()
+            .iter()
+            .map(|r| r.name.clone())
+            .collect();
+        proxy.rate_limits.retain(&routes);
     }
 }
 

@@ -15,6 +15,7 @@ use conway_resilience::concurrency::Bulkhead;
 use conway_resilience::outlier::OutlierDetector;
 use conway_resilience::retry::RetryPolicy;
 
+use crate::auth::Authenticator;
 use crate::balance::{BalanceOptions, Endpoint, EndpointSet};
 use crate::router::Router;
 
@@ -75,6 +76,8 @@ pub struct Table {
     pub authorization: MeshAuthorization,
     /// Calling instances by the SHA-256 (hex) of their proxy token.
     pub callers: HashMap<String, Caller>,
+    /// The gateway's consumers and token issuers.
+    pub auth: Arc<Authenticator>,
 }
 
 /// An instance calling through the mesh, identified by its proxy token.
@@ -136,6 +139,7 @@ impl Table {
             dependencies,
             authorization: config.mesh.authorization,
             callers,
+            auth: Authenticator::build(&config.consumers, &config.jwt, Some(&previous.auth)),
         }
     }
 

@@ -84,6 +84,25 @@ impl Manifest {
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.get(name)
     }
+
+    /// Makes the key files of consumers and issuers absolute, relative to `base` (the
+    /// manifest's folder), so the proxies that read them need not know where the
+    /// manifest was. Key files stay files: their secrets never enter the registry.
+    pub fn resolve_key_files(&mut self, base: &std::path::Path) {
+        let resolve = |file: &mut Option<String>| {
+            if let Some(path) = file.as_mut() {
+                *path = base.join(&*path).display().to_string();
+            }
+        };
+        for consumer in self.consumers.values_mut() {
+            resolve(&mut consumer.api_key_file);
+        }
+        for issuer in self.jwt.values_mut() {
+            resolve(&mut issuer.secret_file);
+            resolve(&mut issuer.public_key_file);
+            resolve(&mut issuer.jwks_file);
+        }
+    }
 }
 
 /// Whether `name` can name a service: a DNS label, as it becomes a host name

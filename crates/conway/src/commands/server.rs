@@ -35,8 +35,14 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<Outcome> {
     }
     let manifest = match &args.manifest {
         Some(path) => match load_file(path) {
-            Ok(loaded) => {
+            Ok(mut loaded) => {
                 eprint!("{}", loaded.warnings.render(&path.display().to_string()));
+                let folder = std::path::absolute(path)
+                    .ok()
+                    .and_then(|p| p.parent().map(Path::to_path_buf));
+                loaded
+                    .manifest
+                    .resolve_key_files(&folder.unwrap_or_default());
                 Some(loaded.manifest)
             }
             Err(LoadError::Invalid { diagnostics, .. }) => {
