@@ -32,7 +32,12 @@ pub(crate) struct Options {
 pub struct ClientBuilder {
     base_url: String,
     options: Options,
+    token: Option<String>,
 }
+
+/// The environment variable holding the control plane's admin token, sent as
+/// `authorization: Bearer TOKEN` by clients built with [`Client::new`].
+pub const TOKEN_ENV: &str = "CONWAY_ADMIN_TOKEN";
 
 impl Client {
     /// How long an ordinary request may take, connection included.
@@ -44,9 +49,14 @@ impl Client {
     pub const DEFAULT_MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 
     /// A client of the control plane at `base_url` (`http://127.0.0.1:7700`), with the
-    /// default timeouts.
+    /// default timeouts, sending the admin token from `CONWAY_ADMIN_TOKEN` if it is set.
     pub fn new(base_url: &str) -> Result<Self, ClientError> {
-        Self::builder(base_url).build()
+        let builder = Self::builder(base_url);
+        match std::env::var(TOKEN_ENV) {
+            Ok(token) if !token.is_empty() => builder.token(token),
+            _ => builder,
+        }
+        .build()
     }
 
     /// A builder for a client of the control plane at `base_url`.
@@ -58,6 +68,7 @@ impl Client {
                 watch_idle_timeout: Self::DEFAULT_WATCH_IDLE_TIMEOUT,
                 max_line_bytes: Self::DEFAULT_MAX_LINE_BYTES,
             },
+            token: None,
         }
     }
 
@@ -181,10 +192,28 @@ impl ClientBuilder {
         self
     }
 
+    /// Sends `authorization: Bearer TOKEN` with every request (the control plane asks for
+    /// it on changes when it listens beyond loopback or runs with `--require-token`).
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
     /// Validates the base URL and builds the client.
     pub fn build(self) -> Result<Client, ClientError> {
         let base = parse_base(&self.base_url)?;
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = &self.token {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| ClientError::InvalidUrl {
+                    url: self.base_url.clone(),
+                    reason: format!("{TOKEN_ENV} holds characters a header cannot carry"),
+                })?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         let http = reqwest::Client::builder()
+            .default_headers(headers)
             // The control plane is reached directly, whatever proxy the environment names.
             .no_proxy()
             .connect_timeout(self.options.timeout)

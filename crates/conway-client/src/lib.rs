@@ -32,7 +32,7 @@ mod mirror;
 mod ndjson;
 mod watch;
 
-pub use client::{Client, ClientBuilder};
+pub use client::{Client, ClientBuilder, TOKEN_ENV};
 pub use error::ClientError;
 pub use mirror::{Mirror, MirrorOptions, MirrorSnapshot};
 pub use watch::WatchStream;

@@ -18,6 +18,9 @@ use parking_lot::RwLock;
 type Limiter =
     RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
 
+/// A route's limit and the limiter enforcing it.
+type RouteLimiter = (RateLimit, Arc<Limiter>);
+
 /// Every route's limiter.
 #[derive(Debug, Default)]
 pub struct RateLimits {

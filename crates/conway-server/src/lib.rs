@@ -10,6 +10,7 @@ mod extract;
 mod metrics;
 mod routes;
 mod state;
+mod token;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,12 +30,15 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct ServerOptions {
     /// How long a quiet watch waits before a keep-alive line.
     pub keepalive: Duration,
+    /// When set, changes need `authorization: Bearer` with this token.
+    pub admin_token: Option<String>,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
         Self {
             keepalive: Duration::from_secs(10),
+            admin_token: None,
         }
     }
 }
@@ -46,7 +50,14 @@ pub fn router(registry: Registry, options: &ServerOptions) -> axum::Router {
         metrics: Arc::new(metrics::Metrics::new()),
         keepalive: options.keepalive,
     };
-    routes::router(state)
+    let router = routes::router(state);
+    match &options.admin_token {
+        Some(token) => router.layer(axum::middleware::from_fn_with_state(
+            Arc::<str>::from(token.as_str()),
+            token::require_token,
+        )),
+        None => router,
+    }
 }
 
 /// Checks the instances nobody else checks (external ones) until the returned task is

@@ -440,3 +440,72 @@ async fn metrics_are_prometheus_text() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn with_an_admin_token_changes_need_it_and_reads_do_not() {
+    let store = EmbeddedStore::in_memory().await.expect("in-memory store");
+    let registry = Registry::new(Arc::new(store));
+    registry
+        .put_service("catalog", &Default::default())
+        .await
+        .expect("define");
+    let options = ServerOptions {
+        admin_token: Some("a-long-admin-token-for-tests".to_owned()),
+        ..ServerOptions::default()
+    };
+    let app = router(registry, &options);
+    let register = |token: Option<&'static str>| {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri("/v1/services/catalog/instances");
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        request
+            .body(Body::from(r#"{"address": "127.0.0.1", "port": 9000}"#))
+            .expect("request")
+    };
+    let status_and_code = |response: axum::response::Response| async move {
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        (
+            status,
+            value["error"]["code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        )
+    };
+    let missing =
+        status_and_code(app.clone().oneshot(register(None)).await.expect("response")).await;
+    assert_eq!(
+        missing,
+        (StatusCode::UNAUTHORIZED, "token_required".to_owned())
+    );
+    let wrong = status_and_code(
+        app.clone()
+            .oneshot(register(Some("a-long-admin-token-for-tesTS")))
+            .await
+            .expect("response"),
+    )
+    .await;
+    assert_eq!(
+        wrong,
+        (StatusCode::UNAUTHORIZED, "invalid_token".to_owned())
+    );
+    let right = app
+        .clone()
+        .oneshot(register(Some("a-long-admin-token-for-tests")))
+        .await
+        .expect("response");
+    assert_eq!(right.status(), StatusCode::CREATED);
+    let (status, list) = call(&app, Method::GET, "/v1/services/catalog/instances", None).await;
+    assert_eq!(
+        (status, list.as_array().map(Vec::len)),
+        (StatusCode::OK, Some(1)),
+        "reads stay open"
+    );
+}

@@ -22,7 +22,13 @@ async fn app(options: EmbeddedOptions, keepalive: Duration) -> (Router, Registry
         .await
         .expect("define catalog");
     (
-        router(registry.clone(), &ServerOptions { keepalive }),
+        router(
+            registry.clone(),
+            &ServerOptions {
+                keepalive,
+                ..ServerOptions::default()
+            },
+        ),
         registry,
     )
 }
