@@ -51,6 +51,8 @@ pub struct Target<'a> {
     pub zone: Option<&'a str>,
     /// The trace the request belongs to.
     pub trace: TraceContext,
+    /// Whether the client came over TLS (for `x-forwarded-proto`).
+    pub tls: bool,
 }
 
 /// What the last try reached, for logs and metrics.
@@ -99,10 +101,10 @@ pub async fn forward(
             limit: target.max_body,
         });
     }
-    let wants_replay = !upgrade
-        && idempotent
-        && service.retry.attempts() > 0
-        && declared.is_some_and(|l| l <= REPLAY_CAP);
+    // Kept for any request, idempotent or not: a connect error may be retried whatever
+    // the method (nothing was sent), and the body must still be at hand then.
+    let wants_replay =
+        !upgrade && service.retry.attempts() > 0 && declared.is_some_and(|l| l <= REPLAY_CAP);
     let mut body = if incoming.is_end_stream() {
         Pending::Replayable(Bytes::new())
     } else if wants_replay {
@@ -123,19 +125,31 @@ pub async fn forward(
     };
 
     strip_hop_by_hop(&mut parts.headers, upgrade);
+    // HTTP/2 names the host in `:authority`, which has no `Host` header.
     let host = parts
         .headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .map(str::to_owned);
-    add_forwarded(&mut parts.headers, target.client, host.as_deref(), false);
+        .map(str::to_owned)
+        .or_else(|| parts.uri.authority().map(ToString::to_string));
+    add_forwarded(
+        &mut parts.headers,
+        target.client,
+        host.as_deref(),
+        target.tls,
+    );
     parts
         .headers
         .insert(TRACEPARENT, target.trace.traceparent());
     let http2 = match service.protocol {
         Protocol::Http1 => false,
         Protocol::Http2 => true,
-        Protocol::Auto => parts.version == Version::HTTP_2 && !upgrade,
+        // gRPC stays HTTP/2; so does h2c a client chose on purpose. HTTP/2 negotiated by
+        // TLS (every browser) goes upstream as HTTP/1.1, which every service speaks.
+        Protocol::Auto => {
+            !upgrade
+                && (is_grpc(&parts.headers) || (parts.version == Version::HTTP_2 && !target.tls))
+        }
     };
     let client = if http2 {
         &proxy.upstreams.http2
@@ -199,6 +213,13 @@ pub async fn forward(
         let per_try = deadline.per_try(now, service.retry.per_try_timeout());
         let answer = match tokio::time::timeout(per_try, client.request(upstream)).await {
             Ok(Ok(response)) => Answer::Response(response),
+            // The client's body outgrew the route's limit: its fault, not the
+            // instance's, so no policy counts it.
+            Ok(Err(error)) if caused_by_too_large(&error) => {
+                return Err(ProxyError::BodyTooLarge {
+                    limit: target.max_body,
+                });
+            }
             Ok(Err(error)) if error.is_connect() => {
                 Answer::Failed(Failure::ConnectError, error_chain(&error))
             }
@@ -355,13 +376,24 @@ fn failed(
             service,
             deadline: timeout,
         },
-        _ if detail.contains("the body is larger") => ProxyError::BodyTooLarge { limit: 0 },
         _ => ProxyError::Reset {
             service,
             endpoint,
             detail,
         },
     }
+}
+
+/// Whether a try failed because the request body went past the route's limit.
+fn caused_by_too_large(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error.is::<TooLarge>() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// An error and its causes, in one line.
@@ -383,6 +415,12 @@ fn upstream_uri(addr: SocketAddr, path_and_query: &str) -> Result<Uri, ProxyErro
     format!("http://{addr}{path_and_query}")
         .parse()
         .map_err(|_| ProxyError::BadRequest(format!("cannot forward the path {path_and_query:?}")))
+}
+
+fn is_grpc(headers: &hyper::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
 }
 
 fn declared_length(headers: &hyper::HeaderMap) -> Option<u64> {

@@ -20,12 +20,42 @@ use crate::server::Handler;
 #[derive(Debug)]
 pub struct Gateway {
     proxy: Arc<Proxy>,
+    tls: bool,
 }
 
 impl Gateway {
-    /// A gateway on the proxy's engine.
+    /// A plain-HTTP gateway listener on the proxy's engine.
     pub fn new(proxy: Arc<Proxy>) -> Self {
-        Self { proxy }
+        Self { proxy, tls: false }
+    }
+
+    /// The HTTPS gateway listener (it sets `x-forwarded-proto: https`).
+    pub fn tls(proxy: Arc<Proxy>) -> Self {
+        Self { proxy, tls: true }
+    }
+
+    /// When plain HTTP must redirect to HTTPS: the 308 to send.
+    fn redirect(&self, request: &Request<Incoming>) -> Option<Response<ProxyBody>> {
+        if self.tls {
+            return None;
+        }
+        let table = self.proxy.table.load();
+        let tls = table.tls.as_ref().filter(|tls| tls.config.redirect_http)?;
+        let host = request_host(request.uri(), request.headers()).unwrap_or("localhost");
+        let port = self.proxy.https_port.unwrap_or(tls.config.listen.port());
+        let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+        let location = if port == 443 {
+            format!("https://{host}{path}")
+        } else {
+            format!("https://{host}:{port}{path}")
+        };
+        let mut response = Response::new(ProxyBody::empty());
+        *response.status_mut() = hyper::StatusCode::PERMANENT_REDIRECT;
+        response.headers_mut().insert(
+            hyper::header::LOCATION,
+            HeaderValue::from_str(&location).ok()?,
+        );
+        Some(response)
     }
 
     async fn route(
@@ -101,6 +131,7 @@ impl Gateway {
             client,
             zone: None,
             trace: exchange.trace,
+            tls: self.tls,
         };
         forward(&self.proxy, request, &target, &mut labels.tried).await
     }
@@ -114,7 +145,10 @@ impl Handler for Gateway {
     ) -> Response<ProxyBody> {
         let exchange = Exchange::begin(&request, client);
         let mut labels = Labels::default();
-        let result = self.route(request, &exchange, client, &mut labels).await;
+        let result = match self.redirect(&request) {
+            Some(redirect) => Ok(redirect),
+            None => self.route(request, &exchange, client, &mut labels).await,
+        };
         self.proxy.finish(exchange, result, labels)
     }
 }

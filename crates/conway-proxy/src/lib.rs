@@ -22,6 +22,7 @@ pub mod router;
 pub mod run;
 pub mod server;
 pub mod table;
+pub mod tls;
 pub mod trace;
 pub mod updater;
 pub mod upstream;

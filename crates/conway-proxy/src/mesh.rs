@@ -121,6 +121,7 @@ impl Mesh {
             client,
             zone: zone.as_deref(),
             trace: exchange.trace,
+            tls: false,
         };
         forward(&self.proxy, request, &target, &mut labels.tried).await
     }

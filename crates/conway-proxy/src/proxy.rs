@@ -31,6 +31,8 @@ pub struct Proxy {
     pub access_log: bool,
     /// The gateway routes' rate limits.
     pub rate_limits: RateLimits,
+    /// The port of the gateway's HTTPS listener, when it has one (for redirects).
+    pub https_port: Option<u16>,
 }
 
 /// One request as it arrived, for the record written after it is answered.

@@ -19,9 +19,11 @@ use crate::mesh::{Mesh, MeshMode};
 use crate::metrics::ProxyMetrics;
 use crate::proxy::Proxy;
 use crate::ratelimit::RateLimits;
-use crate::server::serve;
+use crate::server::{serve, serve_tls};
 use crate::table::Table;
+use crate::tls;
 use crate::updater;
+use tokio_rustls::TlsAcceptor;
 
 /// How long in-flight requests may finish after a shutdown begins.
 pub const GRACE: Duration = Duration::from_secs(10);
@@ -44,6 +46,8 @@ pub struct ProxyOptions {
 pub enum Listen {
     /// Outside clients, by `[[gateway.routes]]`.
     Gateway(SocketAddr),
+    /// Outside clients over HTTPS, with the certificates of `[gateway.tls]`.
+    GatewayTls(SocketAddr),
     /// Services calling services through their proxy setting.
     Mesh(SocketAddr),
     /// One service's listener for one dependency (`CONWAY_UPSTREAM_<DEPENDENCY>`).
@@ -61,6 +65,7 @@ impl Listen {
     fn address(&self) -> SocketAddr {
         match self {
             Self::Gateway(address)
+            | Self::GatewayTls(address)
             | Self::Mesh(address)
             | Self::Upstream {
                 listen: address, ..
@@ -147,6 +152,11 @@ pub async fn start(
         metrics: metrics.clone(),
         access_log: options.access_log,
         rate_limits: RateLimits::default(),
+        https_port: listens
+            .iter()
+            .zip(&bound)
+            .find(|(l, _)| matches!(l, Listen::GatewayTls(_)))
+            .map(|(_, b)| local(b).port()),
     });
     tokio::spawn(forget_idle_keys(proxy.clone()));
     let (stop, stopped) = watch::channel(false);
@@ -168,6 +178,13 @@ pub async fn start(
             Listen::Gateway(_) => tokio::spawn(serve(
                 listener,
                 Arc::new(Gateway::new(proxy.clone())),
+                until_stopped(),
+                GRACE,
+            )),
+            Listen::GatewayTls(_) => tokio::spawn(serve_tls(
+                listener,
+                TlsAcceptor::from(tls::server_config(table.clone())),
+                Arc::new(Gateway::tls(proxy.clone())),
                 until_stopped(),
                 GRACE,
             )),

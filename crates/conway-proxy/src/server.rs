@@ -14,6 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use crate::body::ProxyBody;
 
@@ -34,10 +35,35 @@ pub trait Handler: Send + Sync + 'static {
     ) -> impl Future<Output = Response<ProxyBody>> + Send;
 }
 
+/// How long a client may take to finish its TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serves `listener` with `handler` until `shutdown` completes, then stops accepting and
 /// lets in-flight requests finish for up to `grace`.
 pub async fn serve<H: Handler>(
     listener: TcpListener,
+    handler: Arc<H>,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) {
+    serve_with(listener, None, handler, shutdown, grace).await;
+}
+
+/// [`serve`] over TLS: each connection's handshake first (bounded by
+/// [`HANDSHAKE_TIMEOUT`]), then HTTP/2 or HTTP/1.1 as ALPN agreed.
+pub async fn serve_tls<H: Handler>(
+    listener: TcpListener,
+    tls: TlsAcceptor,
+    handler: Arc<H>,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) {
+    serve_with(listener, Some(tls), handler, shutdown, grace).await;
+}
+
+async fn serve_with<H: Handler>(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     handler: Arc<H>,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
@@ -76,15 +102,43 @@ pub async fn serve<H: Handler>(
             let handler = handler.clone();
             async move { Ok::<_, Infallible>(handler.handle(request, client).await) }
         });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%client, %error, "connection ended with an error");
+        match &tls {
+            None => {
+                let connection = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .into_owned();
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!(%client, %error, "connection ended with an error");
+                    }
+                });
             }
-        });
+            Some(acceptor) => {
+                let (acceptor, builder, watcher) =
+                    (acceptor.clone(), builder.clone(), graceful.watcher());
+                tokio::spawn(async move {
+                    let stream = match tokio::time::timeout(
+                        HANDSHAKE_TIMEOUT,
+                        acceptor.accept(stream),
+                    )
+                    .await
+                    {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(error)) => {
+                            return tracing::debug!(%client, %error, "TLS handshake failed");
+                        }
+                        Err(_) => return tracing::debug!(%client, "TLS handshake timed out"),
+                    };
+                    let connection = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .into_owned();
+                    if let Err(error) = watcher.watch(connection).await {
+                        tracing::debug!(%client, %error, "connection ended with an error");
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     if tokio::time::timeout(grace, graceful.shutdown())

@@ -18,6 +18,7 @@ use conway_resilience::retry::RetryPolicy;
 use crate::auth::Authenticator;
 use crate::balance::{BalanceOptions, Endpoint, EndpointSet};
 use crate::router::Router;
+use crate::tls::TlsCerts;
 
 /// One service as the proxy sees it.
 #[derive(Debug)]
@@ -78,6 +79,8 @@ pub struct Table {
     pub callers: HashMap<String, Caller>,
     /// The gateway's consumers and token issuers.
     pub auth: Arc<Authenticator>,
+    /// The gateway's certificates, when it serves HTTPS.
+    pub tls: Option<Arc<TlsCerts>>,
 }
 
 /// An instance calling through the mesh, identified by its proxy token.
@@ -140,6 +143,10 @@ impl Table {
             authorization: config.mesh.authorization,
             callers,
             auth: Authenticator::build(&config.consumers, &config.jwt, Some(&previous.auth)),
+            tls: config.tls.as_ref().map(|tls| match &previous.tls {
+                Some(loaded) if &loaded.config == tls => loaded.clone(),
+                _ => Arc::new(TlsCerts::load(tls)),
+            }),
         }
     }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::{Consumer, Faults, JwtIssuer, Mesh, Route, Service};
+use crate::manifest::{Consumer, Faults, GatewayTls, JwtIssuer, Mesh, Route, Service};
 use crate::units::Share;
 
 /// A service as `GET /v1/services` lists it.
@@ -30,6 +30,9 @@ pub struct ConfigSnapshot {
     pub revision: i64,
     /// The gateway's routes, in the order they are tried.
     pub routes: Vec<Route>,
+    /// The gateway's TLS settings (certificate paths, never their contents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<GatewayTls>,
     /// Mesh authorization.
     pub mesh: Mesh,
     /// Service definitions (policies, dependencies, declared splits and faults).

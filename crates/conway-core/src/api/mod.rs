@@ -3,6 +3,7 @@
 
 mod config;
 mod instance;
+mod telemetry;
 mod watch;
 
 use serde::{Deserialize, Serialize};
@@ -10,6 +11,10 @@ use serde::{Deserialize, Serialize};
 pub use config::{ConfigSnapshot, ServiceView};
 pub use instance::{
     CheckedBy, Instance, InstanceState, RegisterInstance, ReportHealth, is_instance_id,
+};
+pub use telemetry::{
+    Graph, GraphEdge, GraphNode, LogLine, LogStreamLine, SeriesPoint, ServiceSeries, Span, Trace,
+    TraceSummary,
 };
 pub use watch::{WatchEvent, WatchKind, WatchLine, WatchOp};
 
@@ -57,6 +62,9 @@ pub struct ReadyLine {
     /// The dashboard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dashboard: Option<String>,
+    /// The gateway's HTTPS listener.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_tls: Option<String>,
     /// The mesh proxy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mesh: Option<String>,

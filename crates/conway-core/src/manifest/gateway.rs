@@ -21,6 +21,43 @@ pub struct Gateway {
     /// The routes, tried in order: the first that matches a request serves it.
     #[serde(default)]
     pub routes: Vec<Route>,
+    /// HTTPS: a second listener terminating TLS (HTTP/2 by ALPN) before the same routes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<GatewayTls>,
+}
+
+/// TLS at the gateway.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(remote = "Self", deny_unknown_fields)]
+pub struct GatewayTls {
+    /// The address of the HTTPS listener.
+    #[serde(default = "GatewayTls::default_listen")]
+    pub listen: SocketAddr,
+    /// Answer every plain-HTTP request with a redirect to HTTPS (308).
+    #[serde(default)]
+    pub redirect_http: bool,
+    /// The certificates, chosen by SNI: the first whose `hosts` holds the requested
+    /// name, else the first without `hosts`.
+    pub certificates: Vec<Certificate>,
+}
+
+impl GatewayTls {
+    fn default_listen() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 8443))
+    }
+}
+
+/// A certificate chain and its private key, as PEM files relative to the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(remote = "Self", deny_unknown_fields)]
+pub struct Certificate {
+    /// The host names it serves (SNI); empty: the default certificate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+    /// The certificate chain (PEM), leaf first.
+    pub cert_file: String,
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key_file: String,
 }
 
 impl Gateway {
@@ -34,6 +71,7 @@ impl Default for Gateway {
         Self {
             listen: Self::default_listen(),
             routes: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -152,7 +190,7 @@ pub struct RateLimit {
 
 string_or_table!(RateLimit, Rate, |rate| RateLimit { rate, burst: None });
 
-table_only!(Gateway, Route);
+table_only!(Gateway, GatewayTls, Certificate, Route);
 
 #[cfg(test)]
 mod tests {

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::string_or_table::table_only;
 
 pub(crate) use gateway::path_has_prefix;
-pub use gateway::{Auth, Gateway, RateLimit, Route};
+pub use gateway::{Auth, Certificate, Gateway, GatewayTls, RateLimit, Route};
 pub use resilience::HashKey;
 pub use security::{Consumer, JwtIssuer, Mesh, MeshAuthorization};
 pub use service::{
@@ -85,7 +85,7 @@ impl Manifest {
         self.services.get(name)
     }
 
-    /// Makes the key files of consumers and issuers absolute, relative to `base` (the
+    /// Makes the key files of consumers, issuers and certificates absolute, relative to `base` (the
     /// manifest's folder), so the proxies that read them need not know where the
     /// manifest was. Key files stay files: their secrets never enter the registry.
     pub fn resolve_key_files(&mut self, base: &std::path::Path) {
@@ -101,6 +101,16 @@ impl Manifest {
             resolve(&mut issuer.secret_file);
             resolve(&mut issuer.public_key_file);
             resolve(&mut issuer.jwks_file);
+        }
+        for certificate in self
+            .gateway
+            .tls
+            .iter_mut()
+            .flat_map(|tls| &mut tls.certificates)
+        {
+            for file in [&mut certificate.cert_file, &mut certificate.key_file] {
+                *file = base.join(&*file).display().to_string();
+            }
         }
     }
 }

@@ -7,6 +7,18 @@ use crate::manifest::path_has_prefix;
 use crate::manifest::{Auth, Manifest, Route};
 
 pub(super) fn check(manifest: &Manifest, report: &mut Report<'_, '_>) {
+    if let Some(tls) = &manifest.gateway.tls {
+        let path = root().key("gateway").key("tls");
+        if tls.certificates.is_empty() {
+            report.error(&path.key("certificates"), "give at least one certificate: { cert_file = \"cert.pem\", key_file = \"key.pem\" }");
+        }
+        if tls.listen == manifest.gateway.listen && tls.listen.port() != 0 {
+            report.error(
+                &path.key("listen"),
+                "the HTTPS listener needs an address of its own, not the gateway's `listen`",
+            );
+        }
+    }
     let routes = &manifest.gateway.routes;
     for (i, route) in routes.iter().enumerate() {
         let path = root().key("gateway").key("routes").index(i);

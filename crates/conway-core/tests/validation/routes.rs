@@ -203,3 +203,28 @@ fn route_faults_follow_the_service_fault_rules() {
         &["status must be an HTTP error status"],
     );
 }
+
+#[test]
+fn https_needs_a_certificate_and_an_address_of_its_own() {
+    assert_valid(
+        "[gateway.tls]\ncertificates = [{ cert_file = \"cert.pem\", key_file = \"key.pem\", hosts = [\"shop.example\"] }]\n",
+    );
+    assert_error(
+        "[gateway.tls]\ncertificates = []\n",
+        2,
+        16,
+        &["give at least one certificate"],
+    );
+    assert_error(
+        "[gateway]\nlisten = \"127.0.0.1:8443\"\n\n[gateway.tls]\nlisten = \"127.0.0.1:8443\"\ncertificates = [{ cert_file = \"c\", key_file = \"k\" }]\n",
+        5,
+        10,
+        &["needs an address of its own"],
+    );
+    assert_error(
+        "[gateway.tls]\ncertificates = [{ cert_file = \"c\" }]\n",
+        2,
+        17,
+        &["missing field `key_file`"],
+    );
+}

@@ -73,16 +73,21 @@ fn sign(algorithm: Algorithm, claims: &Value) -> String {
     encode(&Header::new(algorithm), claims, &key).unwrap()
 }
 
-fn check(
-    token: &str,
-    required: &BTreeMap<String, String>,
-    scopes: &[String],
-) -> Result<Option<std::sync::Arc<str>>, (StatusCode, &'static str)> {
+fn bearer(token: &str) -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(
         AUTHORIZATION,
         HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
     );
+    headers
+}
+
+fn check(
+    token: &str,
+    required: &BTreeMap<String, String>,
+    scopes: &[String],
+) -> Result<Option<std::sync::Arc<str>>, (StatusCode, &'static str)> {
+    let headers = bearer(token);
     authenticator()
         .authenticate(
             Auth::Jwt,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use conway_core::Manifest;
 use conway_core::api::{ConfigSnapshot, ServiceView};
-use conway_core::manifest::{Consumer, Faults, JwtIssuer, Mesh, Route, Service};
+use conway_core::manifest::{Consumer, Faults, GatewayTls, JwtIssuer, Mesh, Route, Service};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +32,8 @@ pub struct Registry {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Declared {
     routes: Vec<Route>,
+    #[serde(default)]
+    tls: Option<GatewayTls>,
     mesh: Mesh,
     consumers: BTreeMap<String, Consumer>,
     jwt: BTreeMap<String, JwtIssuer>,
@@ -57,6 +59,7 @@ impl Registry {
         }
         let declared = Declared {
             routes: manifest.gateway.routes.clone(),
+            tls: manifest.gateway.tls.clone(),
             mesh: manifest.mesh.clone(),
             consumers: manifest.consumers.clone(),
             jwt: manifest.jwt.clone(),
@@ -148,6 +151,7 @@ impl Registry {
             if kv.key == keys::MANIFEST {
                 let declared: Declared = decode(&kv.key, &kv.value)?;
                 snapshot.routes = declared.routes;
+                snapshot.tls = declared.tls;
                 snapshot.mesh = declared.mesh;
                 snapshot.consumers = declared.consumers;
                 snapshot.jwt = declared.jwt;
