@@ -2,7 +2,10 @@
 //! and found through its ready line, killed when dropped (even when a test panics), and
 //! waiting on conditions instead of sleeping.
 //!
-//! It knows only how to start and stop processes; tests speak HTTP to them as users do.
+//! It knows how to start and stop processes, and [`upstream`] serves as the instances
+//! behind them; tests speak HTTP to them as users do.
+
+pub mod upstream;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -123,6 +126,47 @@ impl ControlPlane {
         Self {
             process,
             url,
+            data_dir: data_dir.to_owned(),
+        }
+    }
+}
+
+/// A gateway (`conway gateway`) following a control plane, with its client and admin
+/// listeners on free loopback ports.
+#[derive(Debug)]
+pub struct Gateway {
+    /// The process.
+    pub process: Process,
+    /// `http://127.0.0.1:PORT`, where clients connect.
+    pub url: String,
+    /// `http://127.0.0.1:PORT`, the admin listener (`/healthz`, `/metrics`).
+    pub admin: String,
+    /// Its data folder (the saved state).
+    pub data_dir: PathBuf,
+}
+
+impl Gateway {
+    /// Starts `conway gateway --server server` with `--data-dir data_dir` and any extra
+    /// arguments; returns once it has the control plane's routes.
+    pub fn start(binary: &Path, server: &str, data_dir: &Path, extra: &[&str]) -> Self {
+        let data = data_dir.to_str().expect("UTF-8 path");
+        let mut args = vec![
+            "gateway",
+            "--server",
+            server,
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data,
+        ];
+        args.extend_from_slice(extra);
+        let process = Process::start(binary, &args);
+        Self {
+            url: process.url("gateway"),
+            admin: process.url("admin"),
+            process,
             data_dir: data_dir.to_owned(),
         }
     }
