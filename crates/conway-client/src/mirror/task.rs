@@ -93,11 +93,12 @@ impl Sync {
         );
         loop {
             let (changed, end) = self.apply_batch(&mut stream).await;
-            if changed {
-                self.publish(shared);
-            }
+            // A configuration change is published only with the configuration it
+            // brought, never as a revision ahead of what readers can see.
             if end.is_none() && self.config_stale {
                 self.refetch_config(client).await?;
+                self.publish(shared);
+            } else if changed && !self.config_stale {
                 self.publish(shared);
             }
             if let Some(end) = end {

@@ -136,7 +136,8 @@ impl EndpointSet {
     }
 
     /// Picks an endpoint for one request, or `None` when there is none to pick (no
-    /// endpoint at all, or none of the requested version that may take traffic).
+    /// endpoint passes its health checks, or none of the requested version may take
+    /// traffic).
     ///
     /// Candidates, in order:
     /// 1. endpoints that are healthy and not ejected;
@@ -159,6 +160,11 @@ impl EndpointSet {
         };
         let ejected_at = self.ejections.active(now_nanos).then_some(now_nanos);
         let service = &self.pools[0];
+        if service.healthy.is_empty() {
+            // Nothing passes its checks (all starting or failing): no traffic at all,
+            // rather than requests to instances that are not ready.
+            return None;
+        }
         let available = count_available(&self.endpoints, &service.healthy, ejected_at);
         let panic = below(available, service.all.len(), self.options.panic_threshold);
 

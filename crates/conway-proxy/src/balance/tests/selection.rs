@@ -43,9 +43,9 @@ fn unhealthy_endpoints_are_skipped_at_half_healthy() {
 async fn below_half_healthy_the_panic_threshold_balances_over_all() {
     let set = set(Balancer::RoundRobin, with_healthy(10, 4));
     assert_eq!(picked_ids(&set, &PickRequest::default(), 100), ids(0..10));
-    // No healthy endpoint at all: still all of them, rather than none.
+    // No healthy endpoint at all: none of them, since none is ready.
     let set = super::set(Balancer::P2cEwma, with_healthy(3, 0));
-    assert_eq!(picked_ids(&set, &PickRequest::default(), 300), ids(0..3));
+    assert!(set.pick(&PickRequest::default()).is_none());
 }
 
 #[tokio::test(start_paused = true)]
