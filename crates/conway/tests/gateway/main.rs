@@ -7,11 +7,13 @@
 //! Health checks run every 100 ms and timeouts are short, so the whole suite runs in
 //! well under a minute on two cores.
 
+mod auth;
 mod bad_input;
 mod balancing;
 mod faults;
 mod fixture;
 mod lifecycle;
+mod mesh;
 mod protocols;
 mod resilience;
 mod routing;
