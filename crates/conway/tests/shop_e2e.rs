@@ -1,0 +1,294 @@
+//! The reference shop end to end, as the README runs it: `conway up` builds and starts
+//! `examples/shop` (five services, two replicas each, in Rust and Python); `shop-load`
+//! places orders through the gateway while one instance of every service is killed;
+//! then `shop-audit` cross-checks orders, inventory and payments through the control
+//! plane. At least 99% of requests must get a correct answer, and the audit be clean.
+//!
+//! The first run builds the shop in release mode (several minutes on two cores).
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde_json::Value;
+
+const CONWAY: &str = env!("CARGO_BIN_EXE_conway");
+
+/// The shop's services; each runs as `NAME-1` and `NAME-2`.
+const SERVICES: [&str; 5] = [
+    "catalog",
+    "inventory",
+    "payments",
+    "orders",
+    "recommendations",
+];
+
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the repository's folder")
+}
+
+/// A running `conway up` of the shop; everything it started dies with it.
+struct Shop {
+    up: Child,
+    /// The manifest's copy, beside the original so that its relative folders hold.
+    manifest: PathBuf,
+    _data: tempfile::TempDir,
+    stdout: mpsc::Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Shop {
+    fn start() -> Self {
+        let shop = repository().join("examples/shop");
+        let text = std::fs::read_to_string(shop.join("conway.toml")).expect("the shop's manifest");
+        // The same system, with its gateway on a port the OS picks.
+        let fixed = r#"listen = "127.0.0.1:8080""#;
+        assert!(text.contains(fixed), "the manifest's gateway address moved");
+        let manifest = shop.join(format!(".conway.e2e-{}.toml", std::process::id()));
+        std::fs::write(&manifest, text.replace(fixed, r#"listen = "127.0.0.1:0""#))
+            .expect("write the manifest's copy");
+        let data = tempfile::tempdir().expect("a data folder");
+        let mut up = Command::new(CONWAY)
+            .args(["up", "-f"])
+            .arg(&manifest)
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data.path())
+            .env("CONWAY_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start conway up");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut pipe = BufReader::new(up.stderr.take().expect("stderr"));
+        let collected = stderr.clone();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while matches!(pipe.read_line(&mut line), Ok(n) if n > 0) {
+                collected.lock().push_str(&line);
+                line.clear();
+            }
+        });
+        let (lines, stdout) = mpsc::channel();
+        let pipe = BufReader::new(up.stdout.take().expect("stdout"));
+        std::thread::spawn(move || {
+            for line in pipe.lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            up,
+            manifest,
+            _data: data,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// The ready line, once every service is up (the build comes first).
+    fn ready(&self) -> Value {
+        let line = self
+            .stdout
+            .recv_timeout(Duration::from_secs(40 * 60))
+            .unwrap_or_else(|_| panic!("no ready line; stderr:\n{}", self.stderr.lock()));
+        let ready: Value = serde_json::from_str(&line).expect("a JSON ready line");
+        assert_eq!(ready["ready"], true, "{line}");
+        ready
+    }
+
+    /// The processes `up` started.
+    fn children(&self) -> Vec<u32> {
+        let parent = self.up.id();
+        let mut children = Vec::new();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // `pid (comm) state ppid ...`; comm may hold spaces, so read after the `)`.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|ppid| ppid.parse::<u32>().ok());
+            if ppid == Some(parent) {
+                children.push(pid);
+            }
+        }
+        children
+    }
+
+    /// The process of instance `id` (its `CONWAY_INSTANCE`).
+    fn instance_pid(&self, id: &str) -> Option<u32> {
+        let wanted = format!("CONWAY_INSTANCE={id}");
+        self.children().into_iter().find(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
+                environ
+                    .split(|b| *b == 0)
+                    .any(|var| var == wanted.as_bytes())
+            })
+        })
+    }
+}
+
+impl Drop for Shop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.up.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline && matches!(self.up.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for pid in self.children() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        let _ = self.up.kill();
+        let _ = self.up.wait();
+        let _ = std::fs::remove_file(&self.manifest);
+    }
+}
+
+fn get(url: &str) -> (u16, String) {
+    let output = Command::new("curl")
+        .args([
+            "-sS",
+            "--noproxy",
+            "*",
+            "-m",
+            "10",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            url,
+        ])
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (status.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+/// How many orders the shop holds, from an `orders` instance's audit endpoint.
+fn orders_placed(control_plane: &str) -> usize {
+    let (_, body) = get(&format!(
+        "{control_plane}/v1/services/orders/instances?healthy=true"
+    ));
+    let Ok(instances) = serde_json::from_str::<Value>(&body) else {
+        return 0;
+    };
+    let Some(instance) = instances.get(0) else {
+        return 0;
+    };
+    let (address, port) = (
+        instance["address"].as_str().unwrap_or("127.0.0.1"),
+        &instance["port"],
+    );
+    let (_, audit) = get(&format!("http://{address}:{port}/internal/audit"));
+    serde_json::from_str::<Value>(&audit)
+        .ok()
+        .and_then(|audit| audit["orders"].as_array().map(Vec::len))
+        .unwrap_or(0)
+}
+
+/// Waits (up to a minute) for `condition`.
+fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !condition() {
+        assert!(Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_shop_keeps_its_books_straight_while_instances_die() {
+    let shop = Shop::start();
+    let ready = shop.ready();
+    let gateway = ready["gateway"].as_str().expect("a gateway URL").to_owned();
+    let control_plane = ready["control_plane"]
+        .as_str()
+        .expect("a control plane URL")
+        .to_owned();
+    let release = repository().join("target/release");
+
+    let (status, body) = get(&format!("{gateway}/api/catalog/products"));
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = get(&format!("{gateway}/api/recommendations?product=sku-mug"));
+    assert_eq!(status, 200, "{body}");
+
+    let mut load = Command::new(release.join("shop-load"))
+        .args(["--gateway", &gateway, "--rate", "20", "--duration", "20s"])
+        .args(["--api-key", "storefront-demo-key"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start shop-load (built by the manifest's build step)");
+
+    // Mid-run (once a hundred orders are in), one instance of every service dies
+    // without warning.
+    eventually("a hundred orders placed", || {
+        orders_placed(&control_plane) >= 100
+    });
+    for service in SERVICES {
+        let id = format!("{service}-1");
+        let pid = shop
+            .instance_pid(&id)
+            .unwrap_or_else(|| panic!("no process for {id}"));
+        let killed = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(killed.success(), "kill {id}");
+    }
+
+    let mut report = String::new();
+    load.stdout
+        .take()
+        .expect("shop-load's stdout")
+        .read_to_string(&mut report)
+        .expect("shop-load's report");
+    eprintln!("{report}");
+    assert!(load.wait().expect("shop-load ends").success(), "{report}");
+    let last = report.lines().last().unwrap_or_default();
+    let success: f64 = last
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("success="))
+        .and_then(|rate| rate.trim_end_matches('%').parse().ok())
+        .unwrap_or_else(|| panic!("no success rate in {last:?}:\n{report}"));
+    assert!(success >= 99.0, "only {success}% succeeded:\n{report}");
+
+    let audit = Command::new(release.join("shop-audit"))
+        .args(["--server", &control_plane])
+        .output()
+        .expect("run shop-audit");
+    eprint!("{}", String::from_utf8_lossy(&audit.stdout));
+    assert!(
+        audit.status.success(),
+        "the audit found discrepancies:\n{}{}",
+        String::from_utf8_lossy(&audit.stdout),
+        String::from_utf8_lossy(&audit.stderr)
+    );
+
+    // The killed instances were replaced.
+    for service in SERVICES {
+        eventually(&format!("two healthy {service} instances"), || {
+            let (_, body) = get(&format!(
+                "{control_plane}/v1/services/{service}/instances?healthy=true"
+            ));
+            serde_json::from_str::<Value>(&body)
+                .is_ok_and(|list| list.as_array().is_some_and(|l| l.len() == 2))
+        });
+    }
+}
