@@ -30,11 +30,13 @@ mod endpoints;
 mod error;
 mod mirror;
 mod ndjson;
+mod telemetry;
 mod watch;
 
 pub use client::{Client, ClientBuilder, TOKEN_ENV};
 pub use error::ClientError;
 pub use mirror::{Mirror, MirrorOptions, MirrorSnapshot};
+pub use telemetry::{LogFilter, LogStream, TraceFilter};
 pub use watch::WatchStream;
 
 /// A registry revision: every change moves it forward by one or more.

@@ -86,6 +86,7 @@ impl Mesh {
         let caller_name = caller.as_ref().map(Identity::service);
         labels.route = Some(format!("mesh:{}", caller_name.unwrap_or("anonymous")));
         labels.service = Some(target.clone());
+        labels.caller = Some(caller_name.unwrap_or("anonymous").to_owned());
         authorize(&self.proxy, &table, caller_name, &target)?;
         let service = table
             .service(&target)

@@ -17,6 +17,7 @@ use crate::ratelimit::{Allowed, RateLimits};
 use crate::table::Table;
 use crate::trace::{TRACERESPONSE, TraceContext};
 use crate::upstream::Upstreams;
+use conway_telemetry::{Exporter, SpanId, SpanKind, SpanRecord, SpanStatus, TraceId};
 
 /// The engine behind every listener of one proxy process.
 #[derive(Debug)]
@@ -33,6 +34,9 @@ pub struct Proxy {
     pub rate_limits: RateLimits,
     /// The port of the gateway's HTTPS listener, when it has one (for redirects).
     pub https_port: Option<u16>,
+    /// Where each exchange goes as a span and a count (caller → callee), when an OTLP
+    /// receiver is known.
+    pub exporter: Option<Exporter>,
 }
 
 /// One request as it arrived, for the record written after it is answered.
@@ -50,6 +54,8 @@ pub struct Exchange {
 /// What the exchange was about, once known: the route (or caller) and the service.
 #[derive(Debug, Default)]
 pub struct Labels {
+    /// The calling service (`gateway` for outside clients).
+    pub caller: Option<String>,
     /// The route's name, or for the mesh the calling service.
     pub route: Option<String>,
     /// The service called.
@@ -98,11 +104,21 @@ impl Proxy {
         let status = response.status();
         let elapsed = exchange.started.elapsed();
         let labels_out = RequestLabels {
-            route: labels.route.unwrap_or_else(|| "none".to_owned()),
-            service: labels.service.unwrap_or_else(|| "none".to_owned()),
+            route: labels.route.clone().unwrap_or_else(|| "none".to_owned()),
+            service: labels.service.clone().unwrap_or_else(|| "none".to_owned()),
             class: class(status).to_owned(),
         };
         self.metrics.requests.get_or_create(&labels_out).inc();
+        if let Some(exporter) = &self.exporter {
+            export(
+                exporter,
+                &exchange,
+                &labels,
+                &labels_out,
+                status.as_u16(),
+                elapsed,
+            );
+        }
         self.metrics
             .duration
             .get_or_create(&labels_out)
@@ -125,6 +141,49 @@ impl Proxy {
         }
         response
     }
+}
+
+/// The exchange as a client span of the caller, and as a count on its graph edge.
+fn export(
+    exporter: &Exporter,
+    exchange: &Exchange,
+    labels: &Labels,
+    names: &RequestLabels,
+    status: u16,
+    elapsed: std::time::Duration,
+) {
+    let caller = labels.caller.as_deref().unwrap_or("gateway");
+    exporter.add_request(caller, &names.service, &names.route, status, elapsed);
+    let mut attributes = serde_json::Map::new();
+    attributes.insert(
+        "http.request.method".into(),
+        exchange.method.as_str().into(),
+    );
+    attributes.insert("http.response.status_code".into(), status.into());
+    attributes.insert("url.path".into(), exchange.path.as_str().into());
+    attributes.insert("conway.callee".into(), names.service.as_str().into());
+    attributes.insert("conway.route".into(), names.route.as_str().into());
+    if let Some(endpoint) = &labels.tried.endpoint {
+        attributes.insert("conway.endpoint".into(), endpoint.as_str().into());
+    }
+    let trace = &exchange.trace;
+    exporter.export_span(SpanRecord {
+        trace_id: TraceId(trace.trace_id.to_be_bytes()),
+        span_id: SpanId(trace.span_id.to_be_bytes()),
+        parent_span_id: trace.parent_id.map(|p| SpanId(p.to_be_bytes())),
+        service: caller.to_owned(),
+        operation: format!("{} {}", exchange.method, names.route),
+        kind: SpanKind::Client,
+        start: std::time::SystemTime::now() - elapsed,
+        duration: elapsed,
+        status: if status >= 500 {
+            SpanStatus::Error
+        } else {
+            SpanStatus::Unset
+        },
+        status_message: (status >= 500).then(|| format!("HTTP {status}")),
+        attributes,
+    });
 }
 
 fn class(status: StatusCode) -> &'static str {

@@ -23,6 +23,7 @@ use crate::server::{serve, serve_tls};
 use crate::table::Table;
 use crate::tls;
 use crate::updater;
+use conway_telemetry::Exporter;
 use tokio_rustls::TlsAcceptor;
 
 /// How long in-flight requests may finish after a shutdown begins.
@@ -39,6 +40,9 @@ pub struct ProxyOptions {
     pub data_dir: Option<PathBuf>,
     /// Write one log line per request.
     pub access_log: bool,
+    /// The OTLP/HTTP receiver that gets a span per request and the caller → callee
+    /// counts behind the dependency graph (`http://127.0.0.1:4318`).
+    pub otlp: Option<String>,
 }
 
 /// One listener and its role.
@@ -93,6 +97,9 @@ pub enum StartError {
     /// The control plane's address is not a URL.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// The OTLP endpoint is not a URL.
+    #[error("{0}")]
+    Otlp(String),
     /// A listener could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -146,6 +153,12 @@ pub async fn start(
         let _ = tables.wait_for(|_| table.load().listed).await;
     }
     let metrics = Arc::new(ProxyMetrics::new());
+    let exporter = match &options.otlp {
+        Some(endpoint) => {
+            Some(Exporter::new(endpoint).map_err(|e| StartError::Otlp(e.to_string()))?)
+        }
+        None => None,
+    };
     let proxy = Arc::new(Proxy {
         table: table.clone(),
         upstreams: crate::upstream::Upstreams::new(),
@@ -157,6 +170,7 @@ pub async fn start(
             .zip(&bound)
             .find(|(l, _)| matches!(l, Listen::GatewayTls(_)))
             .map(|(_, b)| local(b).port()),
+        exporter,
     });
     tokio::spawn(forget_idle_keys(proxy.clone()));
     let (stop, stopped) = watch::channel(false);
@@ -272,6 +286,7 @@ pub async fn start_gateway(
         admin_listen: options.admin_listen,
         data_dir: options.data_dir,
         access_log: options.access_log,
+        otlp: None,
     };
     let proxy = start(
         proxy_options,

@@ -87,6 +87,17 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<conway_telemetry::StoreError> for ApiError {
+    fn from(error: conway_telemetry::StoreError) -> Self {
+        tracing::error!(%error, "telemetry store failed");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            error.to_string(),
+        )
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {

@@ -1,5 +1,7 @@
 //! Conway's control plane: the registry's HTTP API (`/v1/...`), the change watch,
-//! health checks of external instances, and the control plane's own metrics.
+//! health checks of external instances, the control plane's own metrics, the telemetry
+//! queries (traces, logs, graph, charts) and the OTLP/HTTP receiver's listener
+//! ([`otlp_router`]).
 //!
 //! It serves the registry; it must not know the proxy, the supervisor or the CLI, which
 //! all talk to it over this API.
@@ -8,6 +10,7 @@ mod checks;
 mod error;
 mod extract;
 mod metrics;
+mod otlp;
 mod routes;
 mod state;
 mod token;
@@ -20,6 +23,7 @@ use conway_registry::registry::Registry;
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
+pub use otlp::otlp_router;
 pub use routes::PATHS;
 
 /// The largest request body the API reads.
@@ -32,6 +36,9 @@ pub struct ServerOptions {
     pub keepalive: Duration,
     /// When set, changes need `authorization: Bearer` with this token.
     pub admin_token: Option<String>,
+    /// The telemetry the API serves (traces, logs, graph); `None` keeps an in-memory
+    /// one, for tests.
+    pub telemetry: Option<conway_telemetry::Telemetry>,
 }
 
 impl Default for ServerOptions {
@@ -39,16 +46,22 @@ impl Default for ServerOptions {
         Self {
             keepalive: Duration::from_secs(10),
             admin_token: None,
+            telemetry: None,
         }
     }
 }
 
 /// The API as an axum router over a registry (for tests without sockets, or to serve).
 pub fn router(registry: Registry, options: &ServerOptions) -> axum::Router {
+    let telemetry = options.telemetry.clone().unwrap_or_else(|| {
+        conway_telemetry::Telemetry::in_memory(conway_telemetry::TelemetryConfig::default())
+            .expect("an in-memory SQLite database opens")
+    });
     let state = state::AppState {
         registry,
-        metrics: Arc::new(metrics::Metrics::new()),
+        metrics: Arc::new(metrics::Metrics::new(telemetry.metrics())),
         keepalive: options.keepalive,
+        telemetry,
     };
     let router = routes::router(state);
     match &options.admin_token {

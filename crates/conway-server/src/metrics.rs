@@ -29,7 +29,9 @@ pub(crate) struct Metrics {
 }
 
 impl Metrics {
-    pub(crate) fn new() -> Self {
+    /// The control plane's metrics, with the telemetry pipeline's under
+    /// `conway_telemetry_`.
+    pub(crate) fn new(telemetry: &conway_telemetry::TelemetryMetrics) -> Self {
         let mut registry = MetricsRegistry::with_prefix("conway");
         let metrics = Self {
             requests: Family::default(),
@@ -82,6 +84,7 @@ impl Metrics {
             "The registry's current revision",
             metrics.revision.clone(),
         );
+        telemetry.register(registry.sub_registry_with_prefix("telemetry"));
         Self {
             registry,
             ..metrics

@@ -12,6 +12,8 @@ use crate::metrics::Metrics;
 pub(crate) struct AppState {
     pub(crate) registry: Registry,
     pub(crate) metrics: Arc<Metrics>,
-    /// How long a quiet watch waits before a keep-alive line.
+    /// How long a quiet watch (or log follow) waits before a keep-alive line.
     pub(crate) keepalive: Duration,
+    /// Traces, logs and request counters.
+    pub(crate) telemetry: conway_telemetry::Telemetry,
 }

@@ -87,6 +87,32 @@ pub(crate) enum Command {
         /// The OTLP/HTTP receiver's address.
         #[arg(long, value_name = "ADDR")]
         otlp_listen: Option<SocketAddr>,
+        /// Print every instance's output on stderr, each line prefixed
+        /// `service/instance |` (the last lines of a crashing instance are shown anyway).
+        #[arg(long)]
+        follow_logs: bool,
+        /// How long each instance may take to exit after SIGTERM before it is killed.
+        #[arg(
+            long,
+            value_name = "DURATION",
+            env = "CONWAY_STOP_GRACE",
+            default_value = "10s"
+        )]
+        stop_grace: conway_core::units::Duration,
+    },
+    /// Internal: how `conway up` starts each process (arm the parent-death signal, then
+    /// exec the command), so none outlives it.
+    #[command(name = "exec-child", hide = true)]
+    ExecChild {
+        /// The supervisor's process id.
+        #[arg(long)]
+        parent: u32,
+        /// The program file to exec.
+        #[arg(long)]
+        program: PathBuf,
+        /// The command line the program sees, its name first.
+        #[arg(last = true, required = true)]
+        argv: Vec<std::ffi::OsString>,
     },
     /// Check a manifest: exit 0, or 1 with FILE:LINE:COLUMN: message lines.
     Validate {
@@ -263,6 +289,13 @@ pub(crate) struct ProxyArgs {
     /// Do not write a log line per request.
     #[arg(long)]
     pub(crate) no_access_log: bool,
+    /// The gateway's HTTPS listener, serving `[gateway.tls]` certificates (gateway only).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) tls_listen: Option<SocketAddr>,
+    /// The OTLP/HTTP receiver that gets a span per request and the counts behind the
+    /// dependency graph (the control plane's, e.g. http://127.0.0.1:4318).
+    #[arg(long, value_name = "URL", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub(crate) otlp: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -179,11 +179,11 @@ fn schema_prints_a_json_schema() {
 #[test]
 fn a_verb_not_built_yet_says_so_in_one_line_and_exits_2() {
     let (dir, _) = manifest(VALID);
-    let out = conway(&["up"], dir.path());
+    let out = conway(&["apply"], dir.path());
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("conway up: not yet"), "{stderr}");
+    assert!(stderr.starts_with("conway apply: not yet"), "{stderr}");
     assert_eq!(text(&out.stdout), "");
 }
 

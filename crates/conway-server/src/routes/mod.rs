@@ -1,8 +1,10 @@
 //! The API's routes, one module per resource.
 
+mod dashboard;
 mod instances;
 mod ops;
 mod services;
+mod telemetry;
 mod watch;
 
 use axum::Router;
@@ -16,8 +18,8 @@ use crate::error::ApiError;
 use crate::metrics::RequestLabels;
 use crate::state::AppState;
 
-/// Every path the API serves; the OpenAPI document (`/v1/openapi.json`) lists exactly
-/// these, as a test checks.
+/// Every path the API serves, the dashboard's included; the OpenAPI document
+/// (`/v1/openapi.json`) lists exactly these, as a test checks.
 pub const PATHS: &[&str] = &[
     "/healthz",
     "/readyz",
@@ -32,6 +34,13 @@ pub const PATHS: &[&str] = &[
     "/v1/instances/{id}/health",
     "/v1/config",
     "/v1/watch",
+    "/",
+    "/ui/{file}",
+    "/v1/traces",
+    "/v1/traces/{id}",
+    "/v1/logs",
+    "/v1/graph",
+    "/v1/services/{name}/series",
 ];
 
 pub(crate) fn router(state: AppState) -> Router {
@@ -52,6 +61,14 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(PATHS[10], put(instances::report_health))
         .route(PATHS[11], get(services::config))
         .route(PATHS[12], get(watch::watch))
+        .route(PATHS[13], get(dashboard::index))
+        .route(PATHS[14], get(dashboard::file))
+        // Telemetry, by path rather than by index, so other additions cannot shift them.
+        .route("/v1/traces", get(telemetry::traces))
+        .route("/v1/traces/{id}", get(telemetry::trace))
+        .route("/v1/logs", get(telemetry::logs))
+        .route("/v1/graph", get(telemetry::graph))
+        .route("/v1/services/{name}/series", get(telemetry::series))
         .fallback(no_route)
         .layer(middleware::from_fn_with_state(
             state.clone(),

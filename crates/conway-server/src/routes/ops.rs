@@ -30,6 +30,8 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<impl IntoRe
     state.metrics.instances.set(instances as i64);
     state.metrics.healthy_instances.set(healthy as i64);
     state.metrics.revision.set(state.registry.revision().await?);
+    // Sets the telemetry store's size gauge.
+    state.telemetry.store_size().await?;
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -32,6 +32,8 @@ pub(crate) struct ProxyRun {
     pub(crate) data_dir: Option<PathBuf>,
     pub(crate) threads: Option<usize>,
     pub(crate) access_log: bool,
+    pub(crate) tls_listen: Option<SocketAddr>,
+    pub(crate) otlp: Option<String>,
 }
 
 /// Runs the proxy on its own runtime, with `--threads` workers.
@@ -69,8 +71,17 @@ async fn serve(args: ProxyRun) -> anyhow::Result<Outcome> {
                 .unwrap_or_else(|| PathBuf::from(".conway").join(folder)),
         ),
         access_log: args.access_log,
+        otlp: args.otlp,
     };
-    let running = start(options, vec![listen], shutdown_signal())
+    let mut listens = vec![listen];
+    match (args.role, args.tls_listen) {
+        (Role::Gateway, Some(address)) => listens.push(Listen::GatewayTls(address)),
+        (Role::Mesh, Some(_)) => {
+            anyhow::bail!("--tls-listen is for the gateway; the mesh serves loopback callers only")
+        }
+        _ => {}
+    }
+    let running = start(options, listens, shutdown_signal())
         .await
         .with_context(|| format!("cannot start the {name}"))?;
     let address = format!("http://{}", running.addresses[0]);
@@ -80,7 +91,10 @@ async fn serve(args: ProxyRun) -> anyhow::Result<Outcome> {
         ..Default::default()
     };
     match args.role {
-        Role::Gateway => ready.gateway = Some(address.clone()),
+        Role::Gateway => {
+            ready.gateway = Some(address.clone());
+            ready.gateway_tls = running.addresses.get(1).map(|a| format!("https://{a}"));
+        }
         Role::Mesh => ready.mesh = Some(address.clone()),
     }
     println!("{}", serde_json::to_string(&ready)?);

@@ -4,6 +4,8 @@ mod gateway;
 pub(crate) mod registry;
 mod schema;
 mod server;
+mod telemetry;
+mod up;
 mod validate;
 
 use crate::cli::{ChaosCommand, Cli, Command};
@@ -15,12 +17,30 @@ pub(crate) fn run(cli: Cli) -> Outcome {
     match cli.command {
         Command::Validate { manifest } => validate::run(&manifest.file, output).into(),
         Command::Schema { format } => schema::run(format).into(),
-        Command::Up { .. } => Outcome::NotBuilt("up"),
+        Command::Up {
+            manifest,
+            component,
+            otlp_listen,
+            follow_logs,
+            stop_grace,
+        } => block_on(up::run(up::UpArgs {
+            manifest: manifest.file,
+            listen: component.listen,
+            data_dir: component.data_dir,
+            follow_logs,
+            stop_grace: stop_grace.get(),
+            otlp_listen,
+        })),
+        Command::ExecChild {
+            parent,
+            program,
+            argv,
+        } => up::exec_child(parent, &program, &argv),
         Command::Server {
             file,
             component,
-            otlp_listen: None,
-            require_token: false,
+            otlp_listen,
+            require_token,
             in_memory,
         } => {
             let args = server::ServerArgs {
@@ -28,10 +48,11 @@ pub(crate) fn run(cli: Cli) -> Outcome {
                 listen: component.listen,
                 data_dir: component.data_dir,
                 in_memory,
+                require_token,
+                otlp_listen,
             };
             block_on(server::run(args))
         }
-        Command::Server { .. } => Outcome::NotBuilt("server --otlp-listen/--require-token"),
         Command::Gateway(proxy) => {
             gateway::run(proxy_run(gateway::Role::Gateway, cli.global.server, proxy))
         }
@@ -63,10 +84,38 @@ pub(crate) fn run(cli: Cli) -> Outcome {
         }
         Command::Scale { .. } => Outcome::NotBuilt("scale"),
         Command::Deploy { .. } => Outcome::NotBuilt("deploy"),
-        Command::Graph { .. } => Outcome::NotBuilt("graph"),
-        Command::Traces { .. } => Outcome::NotBuilt("traces"),
-        Command::Trace { .. } => Outcome::NotBuilt("trace"),
-        Command::Logs { .. } => Outcome::NotBuilt("logs"),
+        Command::Graph { format } => block_on(telemetry::graph(&cli.global.server, output, format)),
+        Command::Traces {
+            service,
+            errors,
+            min_duration,
+            limit,
+        } => block_on(telemetry::traces(
+            &cli.global.server,
+            output,
+            conway_client::TraceFilter {
+                service,
+                operation: None,
+                min_duration,
+                errors,
+                limit: Some(limit),
+            },
+        )),
+        Command::Trace { id } => block_on(telemetry::trace(&cli.global.server, output, &id)),
+        Command::Logs {
+            service,
+            trace,
+            follow,
+        } => block_on(telemetry::logs(
+            &cli.global.server,
+            output,
+            conway_client::LogFilter {
+                service,
+                trace_id: trace,
+                ..Default::default()
+            },
+            follow,
+        )),
         Command::Chaos(ChaosCommand::Run { .. }) => Outcome::NotBuilt("chaos run"),
         Command::Chaos(ChaosCommand::Kill { .. }) => Outcome::NotBuilt("chaos kill"),
         Command::Chaos(ChaosCommand::Stop) => Outcome::NotBuilt("chaos stop"),
@@ -97,5 +146,7 @@ fn proxy_run(
         data_dir: proxy.component.data_dir,
         threads: proxy.threads,
         access_log: !proxy.no_access_log,
+        tls_listen: proxy.tls_listen,
+        otlp: proxy.otlp,
     }
 }
