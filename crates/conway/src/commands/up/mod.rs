@@ -260,7 +260,6 @@ impl System {
             mesh: Some(format!("http://{}", proxy.mesh)),
             otlp: Some(otlp_url),
             admin: Some(format!("http://{}", proxy.admin)),
-            ..ReadyLine::default()
         };
         Ok(Self {
             supervisor,
