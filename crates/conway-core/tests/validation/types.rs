@@ -17,7 +17,13 @@ fn the_shop_example_is_valid_without_warnings() {
     assert!(loaded.warnings.is_empty(), "{}", loaded.warnings);
     let manifest = loaded.manifest;
     assert_eq!(manifest.system.name, "shop");
-    for name in ["catalog", "inventory", "orders", "payments", "recommendations"] {
+    for name in [
+        "catalog",
+        "inventory",
+        "orders",
+        "payments",
+        "recommendations",
+    ] {
         assert!(manifest.services.contains_key(name), "{name}");
     }
     let paths: Vec<&str> = manifest
@@ -26,7 +32,10 @@ fn the_shop_example_is_valid_without_warnings() {
         .iter()
         .map(|r| r.path.as_str())
         .collect();
-    assert_eq!(paths, ["/api/catalog", "/api/orders", "/api/recommendations"]);
+    assert_eq!(
+        paths,
+        ["/api/catalog", "/api/orders", "/api/recommendations"]
+    );
 }
 
 #[test]
