@@ -110,6 +110,10 @@ async fn kill_one_of_three_under_load(balancer: &str) {
         a.requests() + c.requests() >= a_then + c_then + 100
     })
     .await;
+    eventually("the control plane checks the stand-in", || async {
+        stand_in.health_checks() > 0
+    })
+    .await;
     stop.store(true, Ordering::Relaxed);
 
     let mut served = Vec::new();
