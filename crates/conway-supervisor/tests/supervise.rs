@@ -1,5 +1,5 @@
 //! The supervisor against a real control plane (in this process, on a loopback port)
-//! and real processes: `tests/service.py`, and shell one-liners that misbehave.
+//! and real processes: `conway_test_support::TEST_SERVICE`, and shell one-liners that misbehave.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -15,7 +15,7 @@ use conway_supervisor::{Event, RestartPolicy, Supervisor, SupervisorOptions};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
 
-const SERVICE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/service.py");
+const SERVICE: &str = conway_test_support::TEST_SERVICE;
 
 /// A control plane serving an in-memory registry with `manifest` loaded.
 async fn control_plane(manifest: &conway_core::Manifest) -> Client {

@@ -188,6 +188,9 @@ pub fn wait_for(what: &str, timeout: Duration, mut condition: impl FnMut() -> bo
     }
 }
 
+/// A small HTTP service in Python (`$PORT`, `/health`, `/env`, …) for supervisor tests.
+pub const TEST_SERVICE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/service.py");
+
 /// A temporary folder, removed on drop.
 pub fn temp_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temporary folder")

@@ -1,5 +1,5 @@
 //! `conway up` end to end: the real binary on manifests of small test services
-//! (`service.py`, shell one-liners), checked through its control plane's API, its
+//! (`conway_test_support::TEST_SERVICE`, shell one-liners), checked through its control plane's API, its
 //! gateway, its output and the process table.
 
 mod failures;

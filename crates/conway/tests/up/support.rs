@@ -17,7 +17,7 @@ use serde_json::Value;
 pub(crate) const CONWAY: &str = env!("CARGO_BIN_EXE_conway");
 
 /// The test service: `python3 SERVICE [ignore-term] [slow-start SECONDS]`.
-pub(crate) const SERVICE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/up/service.py");
+pub(crate) const SERVICE: &str = conway_test_support::TEST_SERVICE;
 
 /// How long a condition may take on a busy machine.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
