@@ -140,6 +140,20 @@ impl Shop {
     }
 }
 
+impl Shop {
+    /// What `up` said and what the registry holds, for a failure's message.
+    fn explain(&self, control_plane: &str) -> String {
+        let mut text = String::from("instances:\n");
+        for service in SERVICES {
+            let (_, body) = get(&format!("{control_plane}/v1/services/{service}/instances"));
+            text.push_str(&format!("  {service}: {body}\n"));
+        }
+        text.push_str("conway up's stderr:\n");
+        text.push_str(&self.stderr.lock());
+        text
+    }
+}
+
 impl Drop for Shop {
     fn drop(&mut self) {
         let _ = Command::new("kill")
@@ -224,9 +238,10 @@ fn the_shop_keeps_its_books_straight_while_instances_die() {
     let release = repository().join("target/release");
 
     let (status, body) = get(&format!("{gateway}/api/catalog/products"));
-    assert_eq!(status, 200, "{body}");
+    assert_eq!(status, 200, "{body}\n{}", shop.explain(&control_plane));
     let (status, body) = get(&format!("{gateway}/api/recommendations?product=sku-mug"));
-    assert_eq!(status, 200, "{body}");
+    assert_eq!(status, 200, "{body}\n{}", shop.explain(&control_plane));
+    one_trace_spans_the_saga(&gateway, &control_plane);
 
     let mut load = Command::new(release.join("shop-load"))
         .args(["--gateway", &gateway, "--rate", "20", "--duration", "20s"])
@@ -291,4 +306,106 @@ fn the_shop_keeps_its_books_straight_while_instances_die() {
                 .is_ok_and(|list| list.as_array().is_some_and(|l| l.len() == 2))
         });
     }
+}
+
+/// One order placed under a trace id of the test's own makes one trace: the gateway's
+/// span, `orders`' server span beneath it, and beneath that, through the mesh, the
+/// server spans of `inventory` and `payments` — each reached from the one before by
+/// parent links, whoever exported it (the proxy, or a service's OpenTelemetry SDK).
+fn one_trace_spans_the_saga(gateway: &str, control_plane: &str) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_nanos();
+    let trace_id = format!("{:016x}{:016x}", nanos as u64, std::process::id() | 1);
+    let output = Command::new("curl")
+        .args([
+            "-sS",
+            "--noproxy",
+            "*",
+            "-m",
+            "10",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+        ])
+        .args(["-H", "x-api-key: storefront-demo-key"])
+        .args(["-H", "content-type: application/json"])
+        .args(["-H", &format!("idempotency-key: trace-{trace_id}")])
+        .args([
+            "-H",
+            &format!("traceparent: 00-{trace_id}-00f067aa0ba902b7-01"),
+        ])
+        .args([
+            "-d",
+            r#"{"account": "acct-042", "items": [{"sku": "sku-mug", "quantity": 1}]}"#,
+        ])
+        .arg(format!("{gateway}/api/orders"))
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    // Confirmed, or declined by payments (a share is, by design): both ran the saga.
+    assert!(
+        matches!(status.trim(), "201" | "402"),
+        "the traced order: {status} {body}"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, body) = get(&format!("{control_plane}/v1/traces/{trace_id}"));
+        if let Ok(trace) = serde_json::from_str::<Value>(&body)
+            && saga_spans_linked(&trace)
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no single trace gateway → orders → inventory → payments; the trace:\n{body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Whether `trace` holds the gateway's span, `orders`' server span under it, and
+/// `inventory`'s and `payments`' server spans under that.
+fn saga_spans_linked(trace: &Value) -> bool {
+    let Some(spans) = trace["spans"].as_array() else {
+        return false;
+    };
+    let field = |span: &Value, name: &str| span[name].as_str().unwrap_or_default().to_owned();
+    let parents: std::collections::HashMap<String, String> = spans
+        .iter()
+        .map(|span| (field(span, "span_id"), field(span, "parent_span_id")))
+        .collect();
+    let under = |span: &Value, ancestor: &Value| {
+        let wanted = field(ancestor, "span_id");
+        let mut at = field(span, "parent_span_id");
+        for _ in 0..spans.len() {
+            if at == wanted {
+                return true;
+            }
+            match parents.get(&at) {
+                Some(parent) => at = parent.clone(),
+                None => return false,
+            }
+        }
+        false
+    };
+    let servers = |service: &str| -> Vec<&Value> {
+        spans
+            .iter()
+            .filter(|s| field(s, "service") == service && field(s, "kind") == "server")
+            .collect()
+    };
+    let gateways: Vec<&Value> = spans
+        .iter()
+        .filter(|s| field(s, "service") == "gateway")
+        .collect();
+    servers("orders").into_iter().any(|orders| {
+        gateways.iter().any(|gateway| under(orders, gateway))
+            && servers("inventory").iter().any(|s| under(s, orders))
+            && servers("payments").iter().any(|s| under(s, orders))
+    })
 }
