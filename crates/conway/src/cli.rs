@@ -240,6 +240,9 @@ pub(crate) enum Command {
         /// Only this service's logs.
         #[arg(long)]
         service: Option<String>,
+        /// Only this instance's logs (`orders-2`).
+        #[arg(long)]
+        instance: Option<String>,
         /// Only this trace's logs.
         #[arg(long)]
         trace: Option<String>,

@@ -104,6 +104,7 @@ pub(crate) fn run(cli: Cli) -> Outcome {
         Command::Trace { id } => block_on(telemetry::trace(&cli.global.server, output, &id)),
         Command::Logs {
             service,
+            instance,
             trace,
             follow,
         } => block_on(telemetry::logs(
@@ -111,6 +112,7 @@ pub(crate) fn run(cli: Cli) -> Outcome {
             output,
             conway_client::LogFilter {
                 service,
+                instance,
                 trace_id: trace,
                 ..Default::default()
             },

@@ -4,5 +4,6 @@
 
 mod failures;
 mod lifecycle;
+mod logs;
 mod stop;
 mod support;

@@ -5,6 +5,7 @@
 //! proxy, then the control plane.
 
 mod build;
+mod logs;
 mod proxy;
 mod report;
 mod scale;
@@ -124,6 +125,10 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<Outcome> {
     }
     let telemetry_config = conway_telemetry::TelemetryConfig::from_manifest(&manifest.telemetry);
     let telemetry = super::server::open_telemetry(false, &data_dir, telemetry_config).await?;
+    // Every captured line goes into the log store too (see `logs` for levels).
+    options
+        .sinks
+        .push(Arc::new(logs::StoreSink(telemetry.log_sink())) as Arc<dyn LogSink>);
     let otlp = match super::server::bind_otlp(args.otlp_listen).await? {
         Some(listener) => listener,
         // The default port is taken (another system is up): any free one will do.
