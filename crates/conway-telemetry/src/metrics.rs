@@ -121,7 +121,7 @@ impl TelemetryMetrics {
             self.store_bytes.clone(),
         );
         registry.register(
-            "counter_series",
+            "request_pairs",
             "Caller -> callee pairs held by the request counters",
             self.series.clone(),
         );
