@@ -27,14 +27,33 @@ function replicas(service) {
   return badge(kind, `${service.healthy} / ${service.instances}`);
 }
 
-function breaker(service) {
-  const policy = service.resilience && service.resilience.circuit_breaker;
-  if (!policy) return 'none';
-  return h('span', { title: `opens at ${fmt.percent(policy.failure_ratio)} failures over ${policy.window}; its live state is not reported yet` },
-    'policy set');
+const BREAKER = { closed: ['ok', 'closed'], half_open: ['warn', 'half-open'], open: ['bad', 'open'] };
+
+/** Each service's load (`GET /v1/services/{name}/load`): its breaker's live state. */
+async function loads(services, signal) {
+  const found = new Map();
+  await Promise.all(services.map(async (service) => {
+    try {
+      found.set(service.name, await getJson(`/v1/services/${encodeURIComponent(service.name)}/load`, signal));
+    } catch {
+      // Not served by this control plane (yet), or no proxy reports: shown as —.
+    }
+  }));
+  return found;
 }
 
-function render(body, services, graph, p99) {
+/** The breaker's live state as the proxies report it (the worst of them), with the policy. */
+function breaker(service, load) {
+  const policy = service.resilience && service.resilience.circuit_breaker;
+  const rule = policy
+    ? `opens at ${fmt.percent(policy.failure_ratio)} failures over ${policy.window}`
+    : 'no circuit breaker declared';
+  const state = load && BREAKER[load.breaker];
+  if (!state) return h('span', { title: `${rule}; no live state reported`, 'data-breaker': '' }, '—');
+  return h('span', { title: rule, 'data-breaker': load.breaker }, badge(state[0], state[1]));
+}
+
+function render(body, services, graph, p99, load) {
   if (!services.length) {
     fill(body, empty('No services are defined: load a manifest (conway server -f conway.toml) or PUT /v1/services/{name}.'));
     return;
@@ -51,7 +70,7 @@ function render(body, services, graph, p99) {
       node ? fmt.rate(node.rate) : '—',
       node && node.rate ? badge(fmt.errorKind(errors), fmt.percent(errors)) : '—',
       p99 instanceof Map ? fmt.ms(p99.get(service.name)) : '—',
-      breaker(service),
+      breaker(service, load.get(service.name)),
     ], { 'data-service': service.name });
   });
   const notes = [graph, p99].filter((x) => x instanceof Unavailable).map(unavailable);
@@ -71,6 +90,7 @@ export default async function overview(main, route, signal) {
       getJson('/v1/services', signal),
       optional(getJson('/v1/graph', signal)),
     ]);
+    const load = await loads(services, signal);
     if (Date.now() - measured >= 10000) {
       p99 = await latencies(services, signal);
       measured = Date.now();
@@ -78,6 +98,6 @@ export default async function overview(main, route, signal) {
     const instances = services.reduce((n, s) => n + s.instances, 0);
     const healthy = services.reduce((n, s) => n + s.healthy, 0);
     fill(summary, `${services.length} services, ${healthy} of ${instances} instances healthy.`);
-    render(body, services, graph, p99);
+    render(body, services, graph, p99, load);
   }, 2000, signal, (error) => fill(body, failed(error)));
 }

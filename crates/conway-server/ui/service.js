@@ -2,11 +2,12 @@
 // it calls, and its recent errors.
 
 import { ApiError, getJson, optional, poll, Unavailable, withQuery } from './api.js';
-import { badge, empty, failed, fill, h, notYet, row, section, table, unavailable } from './dom.js';
+import { badge, empty, failed, fill, h, row, section, table, unavailable } from './dom.js';
+import { actions } from './actions.js';
 import * as fmt from './format.js';
 import { chart } from './chart.js';
 
-const INSTANCE_COLUMNS = ['Instance', 'Health', 'Address', 'Zone', 'Version', 'Uptime', 'Checked by'];
+const INSTANCE_COLUMNS = ['Instance', 'Health', 'Address', 'Zone', 'Version', 'Uptime', 'Restarts', 'Checked by'];
 const ROUTE_COLUMNS = ['Path', 'Host', 'Methods', 'Auth', 'Rate limit', 'Timeout'];
 const PEER_COLUMNS = ['Service', 'Kind', 'Rate', 'Errors', 'p99'];
 const ERROR_COLUMNS = ['Started', 'Operation', 'Duration', 'Spans'];
@@ -18,8 +19,21 @@ function instances(list) {
     h('code', {}, i.id),
     h('span', { title: i.reason || '' }, badge(HEALTH[i.state], i.state)),
     h('code', {}, i.address.includes(':') ? `[${i.address}]:${i.port}` : `${i.address}:${i.port}`),
-    i.zone || '—', i.version || '—', fmt.since(i.registered_at_ms), i.checked_by,
+    i.zone || '—', i.version || '—', uptime(i), restarts(i), i.checked_by,
   ], { 'data-instance': i.id })));
+}
+
+/** Since its process started (the supervisor says when), else since it registered. */
+function uptime(instance) {
+  const started = Number((instance.metadata || {})['conway.started_at_ms']);
+  return fmt.since(started || instance.registered_at_ms);
+}
+
+/** How often the supervisor restarted it; — for an instance it does not run. */
+function restarts(instance) {
+  const count = (instance.metadata || {})['conway.restarts'];
+  if (count === undefined) return '—';
+  return Number(count) ? badge('warn', count) : count;
 }
 
 function charts(series) {
@@ -95,15 +109,16 @@ export default async function service(main, route, signal) {
     h('p', { class: 'lead' }, definition.description || '',
       ` Owner: ${definition.owner || 'none declared'}. `,
       definition.run ? `Runs ${definition.replicas || 1} replica(s) under the supervisor.` : 'External: instances register themselves.'),
-    h('div', { class: 'actions', role: 'group', 'aria-label': 'Actions' }, notYet('Scale'), notYet('Deploy')),
+    actions(name, definition, signal, () => refreshInstances()),
     section('instances-title', 'Instances', parts.instances),
     section('traffic-title', 'Traffic, last 15 minutes', parts.traffic),
     section('routes-title', 'Routes', parts.routes),
     section('peers-title', 'Consumers and dependencies', parts.peers),
     section('errors-title', 'Recent errors', parts.errors));
-  poll(async () => {
+  const refreshInstances = async () => {
     fill(parts.instances, instances(await getJson(`${path}/instances`, signal)));
-  }, 2000, signal, (error) => fill(parts.instances, failed(error)));
+  };
+  poll(refreshInstances, 2000, signal, (error) => fill(parts.instances, failed(error)));
   poll(async () => {
     const [series, config, graph, found] = await Promise.all([
       optional(getJson(`${path}/series`, signal)),

@@ -48,6 +48,7 @@ const ASSETS: &[Asset] = assets![
     "trace.js",
     "logs.js",
     "chaos.js",
+    "actions.js",
 ];
 
 /// Each file's `ETag`, in `ASSETS` order.
