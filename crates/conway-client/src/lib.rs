@@ -30,6 +30,7 @@ mod endpoints;
 mod error;
 mod mirror;
 mod ndjson;
+mod operations;
 mod telemetry;
 mod watch;
 

@@ -3,6 +3,7 @@
 
 mod config;
 mod instance;
+mod operations;
 mod telemetry;
 mod watch;
 
@@ -11,6 +12,10 @@ use serde::{Deserialize, Serialize};
 pub use config::{ConfigSnapshot, ServiceView};
 pub use instance::{
     CheckedBy, Instance, InstanceState, RegisterInstance, ReportHealth, is_instance_id,
+};
+pub use operations::{
+    Applied, ApplyRequest, ChaosJob, ChaosJobState, ChaosKillRequest, DEFAULT_HEALTH_TIMEOUT,
+    DeployRequest, DeployState, Deployment, Split, SystemEvent,
 };
 pub use telemetry::{
     Graph, GraphEdge, GraphNode, LogLine, LogStreamLine, SeriesPoint, ServiceSeries, Span, Trace,

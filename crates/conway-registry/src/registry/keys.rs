@@ -24,3 +24,7 @@ pub(crate) fn instance(id: &str) -> String {
 pub(crate) fn faults(service: &str) -> String {
     format!("{FAULTS}{service}")
 }
+
+pub(crate) fn splits(service: &str) -> String {
+    format!("{SPLITS}{service}")
+}

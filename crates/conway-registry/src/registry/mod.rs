@@ -14,6 +14,7 @@ use bytes::Bytes;
 use conway_core::Manifest;
 use conway_core::api::{ConfigSnapshot, ServiceView};
 use conway_core::manifest::{Consumer, Faults, GatewayTls, JwtIssuer, Mesh, Route, Service};
+use conway_core::units::Share;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -85,6 +86,15 @@ impl Registry {
             .await?)
     }
 
+    /// Removes a service's definition and its run-time faults and split (`conway apply`
+    /// of a manifest without it); `false` if it was not defined. Its instances stay
+    /// until they are deregistered or their leases end.
+    pub async fn delete_service(&self, name: &str) -> Result<bool, RegistryError> {
+        self.store.delete(&keys::faults(name)).await?;
+        self.store.delete(&keys::splits(name)).await?;
+        Ok(self.store.delete(&keys::service(name)).await?.is_some())
+    }
+
     /// A service's definition.
     pub async fn service(&self, name: &str) -> Result<Option<Service>, RegistryError> {
         self.read(&keys::service(name)).await
@@ -128,6 +138,27 @@ impl Registry {
     pub async fn delete_faults(&self, service: &str) -> Result<bool, RegistryError> {
         self.require_service(service).await?;
         Ok(self.store.delete(&keys::faults(service)).await?.is_some())
+    }
+
+    /// Sets a service's run-time split (a canary deploy's), replacing the declared one:
+    /// version to share of requests.
+    pub async fn put_split(
+        &self,
+        service: &str,
+        split: &BTreeMap<String, Share>,
+    ) -> Result<Revision, RegistryError> {
+        self.require_service(service).await?;
+        Ok(self
+            .store
+            .put(&keys::splits(service), encode(split), None)
+            .await?)
+    }
+
+    /// Removes a service's run-time split (the declared one applies again); `false` if
+    /// it had none.
+    pub async fn delete_split(&self, service: &str) -> Result<bool, RegistryError> {
+        self.require_service(service).await?;
+        Ok(self.store.delete(&keys::splits(service)).await?.is_some())
     }
 
     /// Everything a proxy needs. The two ranges are read one after the other, so the

@@ -2,6 +2,7 @@
 
 mod dashboard;
 mod instances;
+mod operations;
 mod ops;
 mod services;
 mod telemetry;
@@ -11,7 +12,7 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::error::ApiError;
@@ -41,6 +42,13 @@ pub const PATHS: &[&str] = &[
     "/v1/logs",
     "/v1/graph",
     "/v1/services/{name}/series",
+    "/v1/services/{name}/split",
+    "/v1/services/{name}/deploy",
+    "/v1/apply",
+    "/v1/chaos/kill",
+    "/v1/chaos/jobs",
+    "/v1/chaos/jobs/{id}",
+    "/v1/events",
 ];
 
 pub(crate) fn router(state: AppState) -> Router {
@@ -69,6 +77,20 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/logs", get(telemetry::logs))
         .route("/v1/graph", get(telemetry::graph))
         .route("/v1/services/{name}/series", get(telemetry::series))
+        .route(
+            "/v1/services/{name}/split",
+            put(operations::put_split).delete(operations::delete_split),
+        )
+        // Served by `conway up` in front of this router; here, 503 saying so.
+        .route(
+            "/v1/services/{name}/deploy",
+            get(operations::needs_supervisor).post(operations::needs_supervisor),
+        )
+        .route("/v1/apply", post(operations::needs_supervisor))
+        .route("/v1/chaos/kill", post(operations::needs_supervisor))
+        .route("/v1/chaos/jobs", get(operations::needs_supervisor))
+        .route("/v1/chaos/jobs/{id}", delete(operations::needs_supervisor))
+        .route("/v1/events", get(operations::needs_supervisor))
         .fallback(no_route)
         .layer(middleware::from_fn_with_state(
             state.clone(),
