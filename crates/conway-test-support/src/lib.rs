@@ -191,6 +191,11 @@ pub fn wait_for(what: &str, timeout: Duration, mut condition: impl FnMut() -> bo
 /// A small HTTP service in Python (`$PORT`, `/health`, `/env`, …) for supervisor tests.
 pub const TEST_SERVICE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/service.py");
 
+/// A Python service traced with the OpenTelemetry SDK: each request a server span that
+/// calls `http://$DOWNSTREAM/hello` through the mesh in a client span. Its interpreter
+/// needs the packages of `examples/shop/recommendations/requirements.txt`.
+pub const OTEL_SERVICE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/otel_service.py");
+
 /// A temporary folder, removed on drop.
 pub fn temp_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temporary folder")
