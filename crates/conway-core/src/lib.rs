@@ -1,12 +1,14 @@
 //! Conway's core: the manifest (`conway.toml`) — its types, parsing, semantic
 //! validation with `FILE:LINE:COLUMN` diagnostics, and JSON Schema — and the value
-//! syntaxes it uses (durations, rates, shares, sizes).
+//! syntaxes it uses (durations, rates, shares, sizes) — and the governance findings
+//! `conway lint` reports.
 //!
 //! This crate knows no other Conway crate, no network and no runtime: everything else
 //! builds on it.
 
 pub mod api;
 pub mod diagnostics;
+pub mod governance;
 mod load;
 mod locate;
 pub mod manifest;

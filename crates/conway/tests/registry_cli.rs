@@ -258,3 +258,73 @@ fn a_server_that_is_down_exits_3_with_one_line_naming_its_url() {
     assert_eq!(down.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&down.stderr).contains(&plane.url));
 }
+
+#[test]
+fn routes_lists_what_is_in_force_in_order() {
+    let dir = temp_dir();
+    let manifest = dir.path().join("conway.toml");
+    let declared = r#"
+[[gateway.routes]]
+path = "/api/orders"
+service = "orders"
+methods = ["POST"]
+auth = "api-key"
+rate_limit = "50/s"
+
+[[gateway.routes]]
+name = "orders-beta"
+host = "beta.example.com"
+path = "/api/orders"
+service = "orders"
+version = "1.5.0"
+strip_prefix = true
+
+[services.orders]
+address = "127.0.0.1:9000"
+split = { "1.4.0" = "90%", "1.5.0" = "10%" }
+resilience = { timeout = "2s" }
+
+[consumers.app]
+api_keys = ["sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"]
+"#;
+    std::fs::write(&manifest, declared).expect("write the manifest");
+    let manifest = manifest.to_str().expect("a UTF-8 path");
+    let plane = ControlPlane::start(
+        Path::new(CONWAY),
+        &dir.path().join("data"),
+        &["-f", manifest],
+    );
+
+    let table = ok(&plane.url, &["routes"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(lines[0].starts_with("NAME "), "{table}");
+    for cell in [
+        "orders:/api/orders",
+        "/api/orders POST",
+        "api-key",
+        "50/s",
+        "2s",
+        "1.4.0=90% 1.5.0=10%",
+    ] {
+        assert!(lines[1].contains(cell), "{cell:?} missing from {table}");
+    }
+    for cell in [
+        "orders-beta",
+        "beta.example.com /api/orders",
+        "(prefix stripped)",
+        "1.5.0=100%",
+    ] {
+        assert!(lines[2].contains(cell), "{cell:?} missing from {table}");
+    }
+
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&plane.url, &["routes", "--output", "json"])).expect("JSON");
+    let routes = json.as_array().expect("a list of routes");
+    assert_eq!(routes.len(), 2, "{json}");
+    assert_eq!(routes[0]["name"], "orders:/api/orders");
+    assert_eq!(routes[0]["effective_timeout"], "2s");
+    assert_eq!(routes[0]["split_source"], "declared");
+    assert_eq!(routes[1]["split_source"], "route");
+    assert_eq!(routes[1]["effective_split"]["1.5.0"], "100%");
+}

@@ -1,6 +1,7 @@
 //! One module per verb; `run` dispatches.
 
 mod gateway;
+mod lint;
 pub(crate) mod registry;
 mod schema;
 mod server;
@@ -67,7 +68,7 @@ pub(crate) fn run(cli: Cli) -> Outcome {
             output,
             service.as_deref(),
         )),
-        Command::Routes => Outcome::NotBuilt("routes"),
+        Command::Routes => block_on(registry::routes(&cli.global.server, output)),
         Command::Register {
             service,
             address,
@@ -121,7 +122,9 @@ pub(crate) fn run(cli: Cli) -> Outcome {
         Command::Chaos(ChaosCommand::Run { .. }) => Outcome::NotBuilt("chaos run"),
         Command::Chaos(ChaosCommand::Kill { .. }) => Outcome::NotBuilt("chaos kill"),
         Command::Chaos(ChaosCommand::Stop) => Outcome::NotBuilt("chaos stop"),
-        Command::Lint { .. } => Outcome::NotBuilt("lint"),
+        Command::Lint { manifest } => {
+            block_on(lint::run(&manifest.file, &cli.global.server, output))
+        }
     }
 }
 

@@ -1,9 +1,10 @@
-//! The registry verbs: `conway services`, `conway instances [SERVICE]`,
+//! The registry verbs: `conway services`, `conway instances [SERVICE]`, `conway routes`,
 //! `conway register SERVICE ADDRESS:PORT [--ttl 30s]` and `conway deregister ID`. Each
 //! speaks to the control plane through `conway-client`; its errors become exit codes in
 //! `crate::exit` (3 when the control plane cannot be reached).
 
 mod endpoint;
+mod routes;
 mod table;
 
 use std::io::Write;
@@ -43,6 +44,17 @@ pub(crate) async fn instances(
         }
         (Output::Table, None) if instances.is_empty() => print_out("no instances\n")?,
         (Output::Table, _) => print_out(&table::instances(&instances))?,
+    }
+    Ok(Outcome::Success)
+}
+
+/// `conway routes`: the routes in force, in the order the gateway tries them.
+pub(crate) async fn routes(server: &str, output: Output) -> anyhow::Result<Outcome> {
+    let routes = routes::views(Client::new(server)?.config().await?);
+    match output {
+        Output::Json => print_json(&routes)?,
+        Output::Table if routes.is_empty() => print_out("no routes\n")?,
+        Output::Table => print_out(&table::routes(&routes))?,
     }
     Ok(Outcome::Success)
 }

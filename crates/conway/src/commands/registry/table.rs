@@ -3,6 +3,8 @@
 use comfy_table::{CellAlignment, Table, presets};
 use conway_core::api::{Instance, InstanceState, ServiceView};
 
+use super::routes::RouteView;
+
 /// Services: name, version, owner, and how many of their instances are healthy.
 pub(super) fn services(services: &[ServiceView]) -> String {
     let mut table = plain(&["NAME", "VERSION", "OWNER", "HEALTHY", "INSTANCES"]);
@@ -34,6 +36,40 @@ pub(super) fn instances(instances: &[Instance]) -> String {
             dash(instance.zone.as_deref()),
             state(instance),
             instance.ttl.to_string(),
+        ]);
+    }
+    render(&table)
+}
+
+/// Routes: name, match, service (with a pinned version), auth, rate limit, deadline,
+/// version split.
+pub(super) fn routes(routes: &[RouteView]) -> String {
+    let mut table = plain(&[
+        "NAME",
+        "MATCH",
+        "SERVICE",
+        "AUTH",
+        "RATE LIMIT",
+        "TIMEOUT",
+        "SPLIT",
+    ]);
+    for view in routes {
+        let route = &view.route;
+        let mut service = route.service.clone();
+        if route.strip_prefix {
+            service.push_str(" (prefix stripped)");
+        }
+        table.add_row([
+            view.name.clone(),
+            super::routes::matcher(route),
+            service,
+            super::routes::auth(route),
+            route
+                .rate_limit
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |limit| limit.rate.to_string()),
+            view.effective_timeout.to_string(),
+            super::routes::split(view),
         ]);
     }
     render(&table)
