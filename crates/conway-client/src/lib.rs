@@ -28,6 +28,7 @@ mod backoff;
 mod client;
 mod endpoints;
 mod error;
+mod load;
 mod mirror;
 mod ndjson;
 mod operations;

@@ -9,6 +9,7 @@
 mod checks;
 mod error;
 mod extract;
+mod load;
 mod metrics;
 mod otlp;
 mod routes;
@@ -62,6 +63,7 @@ pub fn router(registry: Registry, options: &ServerOptions) -> axum::Router {
         metrics: Arc::new(metrics::Metrics::new(telemetry.metrics())),
         keepalive: options.keepalive,
         telemetry,
+        load: Arc::default(),
     };
     let router = routes::router(state);
     match &options.admin_token {

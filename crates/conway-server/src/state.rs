@@ -16,4 +16,6 @@ pub(crate) struct AppState {
     pub(crate) keepalive: Duration,
     /// Traces, logs and request counters.
     pub(crate) telemetry: conway_telemetry::Telemetry,
+    /// The proxies' latest load reports.
+    pub(crate) load: Arc<crate::load::LoadBoard>,
 }

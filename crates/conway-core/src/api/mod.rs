@@ -3,6 +3,7 @@
 
 mod config;
 mod instance;
+mod load;
 mod operations;
 mod telemetry;
 mod watch;
@@ -12,6 +13,9 @@ use serde::{Deserialize, Serialize};
 pub use config::{ConfigSnapshot, ServiceView};
 pub use instance::{
     CheckedBy, Instance, InstanceState, RegisterInstance, ReportHealth, is_instance_id,
+};
+pub use load::{
+    BreakerState, LoadReport, ProxyLoad, ScaleAnswer, ScaleRequest, ServiceLoad, ServiceLoadReport,
 };
 pub use operations::{
     Applied, ApplyRequest, ChaosJob, ChaosJobState, ChaosKillRequest, DEFAULT_HEALTH_TIMEOUT,

@@ -2,6 +2,7 @@
 
 mod dashboard;
 mod instances;
+mod load;
 mod operations;
 mod ops;
 mod services;
@@ -42,6 +43,8 @@ pub const PATHS: &[&str] = &[
     "/v1/logs",
     "/v1/graph",
     "/v1/services/{name}/series",
+    "/v1/services/{name}/load",
+    "/v1/proxies/{proxy}/load",
     "/v1/services/{name}/split",
     "/v1/services/{name}/deploy",
     "/v1/apply",
@@ -91,6 +94,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/chaos/jobs", get(operations::needs_supervisor))
         .route("/v1/chaos/jobs/{id}", delete(operations::needs_supervisor))
         .route("/v1/events", get(operations::needs_supervisor))
+        .route("/v1/services/{name}/load", get(load::service))
+        .route("/v1/proxies/{proxy}/load", put(load::report))
         .fallback(no_route)
         .layer(middleware::from_fn_with_state(
             state.clone(),
