@@ -72,6 +72,7 @@ pub async fn forward(
     tried: &mut Tried,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let service = target.service;
+    let _inflight = service.inflight.enter();
     let started = Instant::now();
     let timeout = target
         .timeout

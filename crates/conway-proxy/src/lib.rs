@@ -14,6 +14,7 @@ pub mod error;
 pub mod forward;
 pub mod gateway;
 pub mod headers;
+pub mod load;
 pub mod mesh;
 pub mod metrics;
 pub mod proxy;

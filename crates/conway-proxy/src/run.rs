@@ -184,6 +184,7 @@ pub async fn start(
             let _ = stopped.wait_for(|stop| *stop).await;
         }
     };
+    crate::load::spawn_reporter(&options.server, &listens, table.clone(), until_stopped());
     let addresses = bound.iter().map(local).collect();
     let admin = local(&admin_listener);
     let mut listeners = Vec::with_capacity(bound.len() + 1);

@@ -17,6 +17,7 @@ use conway_resilience::retry::RetryPolicy;
 
 use crate::auth::Authenticator;
 use crate::balance::{BalanceOptions, Endpoint, EndpointSet};
+use crate::load::InFlight;
 use crate::router::Router;
 use crate::tls::TlsCerts;
 
@@ -46,6 +47,8 @@ pub struct ServiceState {
     pub split: Vec<(String, u32)>,
     /// The upstream HTTP version.
     pub protocol: Protocol,
+    /// Requests in flight to it through this proxy (kept from table to table).
+    pub inflight: Arc<InFlight>,
 }
 
 impl ServiceState {
@@ -216,6 +219,7 @@ fn service_state(
         runtime_faults: snapshot.config.faults.get(name).cloned(),
         split: cumulative(split),
         protocol: definition.protocol,
+        inflight: before.map(|b| b.inflight.clone()).unwrap_or_default(),
     }
 }
 
