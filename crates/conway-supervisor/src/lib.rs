@@ -27,11 +27,13 @@
 //!   [`Launcher::Wrapper`] each child arms the parent-death signal before it execs
 //!   (see [`process::exec_child`] for why a wrapper, not `pre_exec`).
 //! - **Scale**: [`Supervisor::scale`] adds replicas or removes the newest ones; the
-//!   [`Scale`] trait is what an HTTP route needs of it.
+//!   [`Scale`] trait is what an HTTP route needs of it. [`autoscale`] scales services
+//!   with `autoscale` on the in-flight requests the proxies report, as Knative does.
 //!
 //! Builds run before, through [`build::Builder`], once per distinct command and folder
 //! ([`plan::build_steps`]).
 
+pub mod autoscale;
 pub mod build;
 pub mod env;
 pub mod logs;

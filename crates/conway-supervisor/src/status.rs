@@ -209,6 +209,21 @@ pub enum Event {
         /// Where the dependency stands.
         state: String,
     },
+    /// The autoscaler changed a service's replicas.
+    Autoscaled {
+        /// The service.
+        service: String,
+        /// The replicas wanted before.
+        from: u32,
+        /// The replicas wanted now.
+        to: u32,
+        /// In-flight requests, averaged over the stable window.
+        inflight: f64,
+        /// In-flight requests, averaged over the panic window.
+        panic: f64,
+        /// Whether load over the panic window reached twice the target.
+        panicking: bool,
+    },
 }
 
 impl fmt::Display for Event {
@@ -272,6 +287,20 @@ impl fmt::Display for Event {
                 "{service} depends on {dependency}, which has no healthy instance after {} ({state}); starting {service} anyway",
                 human(*waited)
             ),
+            Self::Autoscaled {
+                service,
+                from,
+                to,
+                inflight,
+                panic,
+                panicking,
+            } => {
+                let mode = if *panicking { "panic" } else { "stable" };
+                write!(
+                    f,
+                    "autoscaled {service} from {from} to {to} replicas ({mode}: {inflight:.1} in flight over the stable window, {panic:.1} over the panic window)"
+                )
+            }
         }
     }
 }

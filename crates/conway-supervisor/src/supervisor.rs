@@ -234,6 +234,11 @@ impl Supervisor {
         self.inner.scale(service, replicas)
     }
 
+    /// Tells whoever follows the events (`up` prints them).
+    pub(crate) fn report(&self, event: Event) {
+        let _ = self.inner.events.send(event);
+    }
+
     /// Stops everything: pending starts are cancelled, and every replica is
     /// deregistered, then stopped (SIGTERM, the grace period, SIGKILL), all at once.
     /// Returns when every process has exited.

@@ -25,6 +25,7 @@ pub(super) async fn print_events(mut events: mpsc::UnboundedReceiver<Event>) {
         let level = match event {
             Event::CrashLoop { .. } | Event::CannotStart { .. } => "error",
             Event::Exited { .. } | Event::DependencyNotReady { .. } => "warning",
+            Event::Autoscaled { .. } => "info",
         };
         eprintln!("{level}: {event}");
     }
