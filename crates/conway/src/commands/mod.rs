@@ -3,6 +3,7 @@
 mod gateway;
 mod lint;
 pub(crate) mod registry;
+mod scale;
 mod schema;
 mod server;
 mod telemetry;
@@ -83,7 +84,9 @@ pub(crate) fn run(cli: Cli) -> Outcome {
         Command::Deregister { id } => {
             block_on(registry::deregister(&cli.global.server, output, &id))
         }
-        Command::Scale { .. } => Outcome::NotBuilt("scale"),
+        Command::Scale { service, replicas } => {
+            block_on(scale::run(&cli.global.server, output, &service, replicas))
+        }
         Command::Deploy { .. } => Outcome::NotBuilt("deploy"),
         Command::Graph { format } => block_on(telemetry::graph(&cli.global.server, output, format)),
         Command::Traces {

@@ -2,6 +2,7 @@
 //! (`conway_test_support::TEST_SERVICE`, shell one-liners), checked through its control plane's API, its
 //! gateway, its output and the process table.
 
+mod autoscale;
 mod failures;
 mod lifecycle;
 mod logs;

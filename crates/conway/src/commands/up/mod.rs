@@ -4,6 +4,7 @@
 //! would when run apart — until Ctrl-C or SIGTERM stops them: instances first, then the
 //! proxy, then the control plane.
 
+mod autoscale;
 mod build;
 mod logs;
 mod proxy;
@@ -159,6 +160,8 @@ struct System {
     proxy: proxy::Proxy,
     control_plane: ControlPlane,
     ready: ReadyLine,
+    /// Scales services with `autoscale`, until dropped.
+    _autoscaler: conway_supervisor::autoscale::Autoscaler,
 }
 
 /// The control plane, serving.
@@ -215,7 +218,11 @@ impl System {
                 ..ServerOptions::default()
             },
         );
-        let router = scale::router(scaler.clone()).fallback_service(api);
+        let decisions = conway_supervisor::autoscale::Decisions::default();
+        let router = autoscale::with_metrics(
+            scale::router(scaler.clone()).fallback_service(api),
+            decisions.clone(),
+        );
         let (stop_api, api_stopped) = watch::channel(false);
         let control_plane = ControlPlane {
             stop: stop_api,
@@ -256,6 +263,12 @@ impl System {
                 }
             };
         scaler.set(Arc::new(supervisor.clone()));
+        let autoscaler = conway_supervisor::autoscale::Autoscaler::start(
+            manifest,
+            &supervisor,
+            &client,
+            decisions,
+        );
         let ready = ReadyLine {
             ready: true,
             dashboard: Some(format!("{url}/")),
@@ -273,6 +286,7 @@ impl System {
             proxy,
             control_plane,
             ready,
+            _autoscaler: autoscaler,
         })
     }
 
