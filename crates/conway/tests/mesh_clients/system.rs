@@ -1,0 +1,167 @@
+//! One `conway up` per test: a manifest with a supervised `client` service (the Python
+//! test service, whose `GET /env` shows what the supervisor gave it) that depends on
+//! services the test serves itself, registered as external instances. The test then
+//! calls those services as `client` would, with `client`'s own `http_proxy` and
+//! `CONWAY_UPSTREAM_<DEPENDENCY>`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use conway_test_support::{temp_dir, wait_for};
+use serde_json::Value;
+
+/// How long a condition may take on a busy two-core machine.
+pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A running `conway up`, killed when dropped (its instances die with it).
+pub(crate) struct Up {
+    child: Child,
+    ready: Value,
+    _dir: tempfile::TempDir,
+}
+
+impl Up {
+    /// Starts `conway up` on `services` (manifest tables; a `[system]`, a gateway on a
+    /// free port and `[mesh] authorization = "audit"` are added) and waits for its
+    /// ready line.
+    pub(crate) fn start(services: &str) -> Self {
+        let dir = temp_dir();
+        let manifest = dir.path().join("conway.toml");
+        std::fs::write(
+            &manifest,
+            format!(
+                "[system]\nname = \"test\"\n\n[gateway]\nlisten = \"127.0.0.1:0\"\n\n\
+                 [mesh]\nauthorization = \"audit\"\n\n{services}"
+            ),
+        )
+        .expect("write the manifest");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_conway"))
+            .arg("up")
+            .arg("-f")
+            .arg(&manifest)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--otlp-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(dir.path().join("data"))
+            .env("CONWAY_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start conway up");
+        let (lines, ready) = mpsc::channel();
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        std::thread::spawn(move || {
+            // Read on to the end, so that up never blocks on a full pipe.
+            for line in stdout.lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        // Built first, so that up is killed if no ready line comes.
+        let mut up = Self {
+            child,
+            ready: Value::Null,
+            _dir: dir,
+        };
+        let line = ready
+            .recv_timeout(PATIENCE)
+            .expect("conway up printed its ready line");
+        up.ready = serde_json::from_str(&line).expect("a JSON ready line");
+        assert_eq!(up.ready["ready"], true, "{line}");
+        up
+    }
+
+    /// An address of its ready line (`control_plane`, `mesh`, `admin`…).
+    pub(crate) fn url(&self, field: &str) -> String {
+        self.ready[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {field} in {}", self.ready))
+            .to_owned()
+    }
+
+    /// The control plane's JSON answer to `GET path`.
+    pub(crate) fn plane(&self, path: &str) -> Value {
+        let (status, body) = get(&format!("{}{path}", self.url("control_plane")));
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).expect("JSON")
+    }
+
+    /// Waits until `service` has `count` healthy instances.
+    pub(crate) fn wait_healthy(&self, service: &str, count: usize) {
+        wait_for(&format!("{count} healthy {service}"), PATIENCE, || {
+            let instances = self.plane(&format!("/v1/services/{service}/instances?healthy=true"));
+            instances.as_array().map_or(0, Vec::len) == count
+        });
+    }
+
+    /// The environment the supervisor gave the first instance of `service` (the test
+    /// service answers it on `GET /env`).
+    pub(crate) fn environment(&self, service: &str) -> Value {
+        self.wait_healthy(service, 1);
+        let instances = self.plane(&format!("/v1/services/{service}/instances"));
+        let port = instances[0]["port"].as_u64().expect("a port");
+        let (status, body) = get(&format!("http://127.0.0.1:{port}/env"));
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).expect("the environment as JSON")
+    }
+
+    /// The proxy's `/metrics` text (its admin listener).
+    pub(crate) fn metrics(&self) -> String {
+        let (status, body) = get(&format!("{}/metrics", self.url("admin")));
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `[services.NAME]` for an external instance at `address`, checked by the control
+/// plane over TCP every 100 ms, with `extra` lines.
+pub(crate) fn external(name: &str, address: &str, extra: &str) -> String {
+    format!(
+        "[services.{name}]\naddresses = [{address:?}]\nhealth = {{ tcp = true, interval = \"100ms\" }}\n{extra}\n"
+    )
+}
+
+/// `[services.client]`: the Python test service, depending on `depends_on`.
+pub(crate) fn client(depends_on: &[&str]) -> String {
+    format!(
+        "[services.client]\nrun = [\"python3\", {:?}]\ndepends_on = {depends_on:?}\n\
+         health = {{ tcp = true, interval = \"100ms\" }}\n\n",
+        conway_test_support::TEST_SERVICE
+    )
+}
+
+/// `GET url` over a fresh connection, no proxy: the status and body. HTTP/1.0, so the
+/// body is never chunked.
+pub(crate) fn get(url: &str) -> (u16, String) {
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let mut stream = TcpStream::connect(host).expect("connect");
+    stream.set_read_timeout(Some(PATIENCE)).expect("a timeout");
+    write!(stream, "GET {path} HTTP/1.0\r\nhost: {host}\r\n\r\n").expect("send");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).expect("read");
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    (status, body.to_owned())
+}
