@@ -175,6 +175,11 @@ impl Drop for Shop {
 }
 
 fn get(url: &str) -> (u16, String) {
+    curl(&[], url)
+}
+
+/// Runs curl on `url` with `args` before it, direct (no proxy): the status and body.
+fn curl(args: &[&str], url: &str) -> (u16, String) {
     let output = Command::new("curl")
         .args([
             "-sS",
@@ -186,8 +191,9 @@ fn get(url: &str) -> (u16, String) {
             "-",
             "-w",
             "\n%{http_code}",
-            url,
         ])
+        .args(args)
+        .arg(url)
         .output()
         .expect("curl");
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -318,37 +324,26 @@ fn one_trace_spans_the_saga(gateway: &str, control_plane: &str) {
         .expect("a clock after 1970")
         .as_nanos();
     let trace_id = format!("{:016x}{:016x}", nanos as u64, std::process::id() | 1);
-    let output = Command::new("curl")
-        .args([
-            "-sS",
-            "--noproxy",
-            "*",
-            "-m",
-            "10",
-            "-o",
-            "-",
-            "-w",
-            "\n%{http_code}",
-        ])
-        .args(["-H", "x-api-key: storefront-demo-key"])
-        .args(["-H", "content-type: application/json"])
-        .args(["-H", &format!("idempotency-key: trace-{trace_id}")])
-        .args([
+    let idempotency = format!("idempotency-key: trace-{trace_id}");
+    let traceparent = format!("traceparent: 00-{trace_id}-00f067aa0ba902b7-01");
+    let (status, body) = curl(
+        &[
             "-H",
-            &format!("traceparent: 00-{trace_id}-00f067aa0ba902b7-01"),
-        ])
-        .args([
+            "x-api-key: storefront-demo-key",
+            "-H",
+            "content-type: application/json",
+            "-H",
+            &idempotency,
+            "-H",
+            &traceparent,
             "-d",
             r#"{"account": "acct-042", "items": [{"sku": "sku-mug", "quantity": 1}]}"#,
-        ])
-        .arg(format!("{gateway}/api/orders"))
-        .output()
-        .expect("curl");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        ],
+        &format!("{gateway}/api/orders"),
+    );
     // Confirmed, or declined by payments (a share is, by design): both ran the saga.
     assert!(
-        matches!(status.trim(), "201" | "402"),
+        matches!(status, 201 | 402),
         "the traced order: {status} {body}"
     );
 
