@@ -7,6 +7,8 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
+use crate::upstream::Release;
+
 /// Errors of a body in transit.
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -31,6 +33,9 @@ pub enum ProxyBody {
         limit: u64,
         /// Bytes seen so far.
         seen: u64,
+        /// The pooled connection a response body came on, given back once the body has
+        /// been read to its end.
+        release: Option<Release>,
     },
     /// Held in memory: a replayable request body, or a response the proxy wrote.
     Full(Option<Bytes>),
@@ -39,10 +44,24 @@ pub enum ProxyBody {
 impl ProxyBody {
     /// A streamed body without a limit (responses).
     pub fn streaming(body: Incoming) -> Self {
+        Self::pooled(body, None)
+    }
+
+    /// A response body that came on a pooled connection: `release` gives the connection
+    /// back once the body has ended (at once for a body that is empty).
+    pub fn pooled(body: Incoming, release: Option<Release>) -> Self {
+        let release = match release {
+            Some(release) if body.is_end_stream() => {
+                release.release();
+                None
+            }
+            other => other,
+        };
         Self::Streaming {
             body,
             limit: u64::MAX,
             seen: 0,
+            release,
         }
     }
 
@@ -52,6 +71,7 @@ impl ProxyBody {
             body,
             limit,
             seen: 0,
+            release: None,
         }
     }
 
@@ -75,16 +95,33 @@ impl Body for ProxyBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         match self.get_mut() {
-            Self::Streaming { body, limit, seen } => match Pin::new(body).poll_frame(cx) {
+            Self::Streaming {
+                body,
+                limit,
+                seen,
+                release,
+            } => match Pin::new(&mut *body).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     *seen += frame.data_ref().map_or(0, |data| data.len() as u64);
                     if *seen > *limit {
                         return Poll::Ready(Some(Err(Box::new(TooLarge { limit: *limit }))));
                     }
+                    // The last frame: hyper's server may not poll again, so the
+                    // connection goes back now.
+                    if body.is_end_stream()
+                        && let Some(release) = release.take()
+                    {
+                        release.release();
+                    }
                     Poll::Ready(Some(Ok(frame)))
                 }
                 Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(Box::new(error)))),
-                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Ready(None) => {
+                    if let Some(release) = release.take() {
+                        release.release();
+                    }
+                    Poll::Ready(None)
+                }
                 Poll::Pending => Poll::Pending,
             },
             Self::Full(bytes) => Poll::Ready(

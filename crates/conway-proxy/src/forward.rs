@@ -15,6 +15,7 @@ use conway_resilience::{Failure, Outcome};
 use http_body_util::BodyExt;
 use hyper::body::{Body as _, Incoming};
 use hyper::header;
+use hyper::header::HeaderValue;
 use hyper::{Request, Response, StatusCode, Uri, Version};
 use tokio::time::Instant;
 
@@ -22,13 +23,16 @@ use crate::balance::PickRequest;
 use crate::body::{ProxyBody, TooLarge};
 use crate::error::ProxyError;
 use crate::headers::{add_forwarded, is_upgrade, strip_hop_by_hop};
-use crate::metrics::{EndpointLabels, ServiceLabels};
+use crate::metrics::ServiceLabels;
 use crate::proxy::Proxy;
 use crate::table::ServiceState;
-use crate::trace::{TRACEPARENT, TRACERESPONSE, TraceContext};
+use crate::trace::TRACEPARENT;
 
 /// Request bodies up to this size are kept so a retry can send them again.
 pub const REPLAY_CAP: u64 = 64 * 1024;
+/// How long an endpoint that refused a connection is left out of balancing: nothing
+/// listens there, and the registry's health checks will say so soon.
+pub const REFUSED_EJECTION: Duration = Duration::from_secs(5);
 
 /// What the caller of [`forward`] knows about the request beyond the request itself.
 #[derive(Debug, Clone)]
@@ -49,8 +53,8 @@ pub struct Target<'a> {
     pub client: SocketAddr,
     /// The caller's zone, for zone-aware balancing.
     pub zone: Option<&'a str>,
-    /// The trace the request belongs to.
-    pub trace: TraceContext,
+    /// The `traceparent` to send upstream (the request's trace, the proxy's span).
+    pub traceparent: &'a HeaderValue,
     /// Whether the client came over TLS (for `x-forwarded-proto`).
     pub tls: bool,
 }
@@ -141,7 +145,7 @@ pub async fn forward(
     );
     parts
         .headers
-        .insert(TRACEPARENT, target.trace.traceparent());
+        .insert(TRACEPARENT, target.traceparent.clone());
     let http2 = match service.protocol {
         Protocol::Http1 => false,
         Protocol::Http2 => true,
@@ -152,18 +156,28 @@ pub async fn forward(
                 && (is_grpc(&parts.headers) || (parts.version == Version::HTTP_2 && !target.tls))
         }
     };
-    let client = if http2 {
-        &proxy.upstreams.http2
+    parts.version = if http2 {
+        Version::HTTP_2
     } else {
-        &proxy.upstreams.http1
+        Version::HTTP_11
     };
+    // Without retries there is one try: the head moves into it rather than being copied.
+    let mut parts = Some(parts);
+    // A streamed body cannot be sent twice, so neither can its request.
+    let may_retry = service.retry.attempts() > 0 && body.replayable();
 
     service.retry.on_request();
     let version = target.version.or_else(|| service.pick_version());
     let mut avoid: Option<String> = None;
     loop {
         let now = Instant::now();
-        if !deadline.set_header(now, &mut parts.headers) {
+        let Some(head) = parts.as_mut() else {
+            // Unreachable: without retries the loop ends after the first try.
+            return Err(ProxyError::BadRequest(
+                "the request cannot be sent again".into(),
+            ));
+        };
+        if !deadline.set_header(now, &mut head.headers) {
             return Err(ProxyError::Timeout {
                 service: service.name.to_string(),
                 deadline: timeout,
@@ -187,7 +201,7 @@ pub async fn forward(
             avoid: avoid.as_deref(),
             hash_key: None,
         };
-        let key = hash_value(service, &parts.headers);
+        let key = hash_value(service, &head.headers);
         pick.hash_key = key.as_deref();
         let picked = service
             .endpoints
@@ -197,22 +211,21 @@ pub async fn forward(
         tried.endpoint = Some(picked.id().to_owned());
         proxy
             .metrics
-            .endpoint_requests
-            .get_or_create(&EndpointLabels {
-                service: service.name.to_string(),
-                endpoint: picked.id().to_owned(),
-            })
+            .endpoint_tries(&service.name, picked.endpoint())
             .inc();
         let uri = upstream_uri(picked.addr(), target.path_and_query)?;
-        let mut upstream = Request::from_parts(parts.clone(), body.take(target.max_body));
-        *upstream.uri_mut() = uri;
-        *upstream.version_mut() = if http2 {
-            Version::HTTP_2
+        let head = if may_retry {
+            head.clone()
         } else {
-            Version::HTTP_11
+            parts
+                .take()
+                .unwrap_or_else(|| unreachable!("checked above"))
         };
+        let mut upstream = Request::from_parts(head, body.take(target.max_body));
+        *upstream.uri_mut() = uri;
         let per_try = deadline.per_try(now, service.retry.per_try_timeout());
-        let answer = match tokio::time::timeout(per_try, client.request(upstream)).await {
+        let sent = proxy.upstreams.send(picked.addr(), http2, upstream);
+        let answer = match tokio::time::timeout(per_try, sent).await {
             Ok(Ok(response)) => Answer::Response(response),
             // The client's body outgrew the route's limit: its fault, not the
             // instance's, so no policy counts it.
@@ -222,6 +235,15 @@ pub async fn forward(
                 });
             }
             Ok(Err(error)) if error.is_connect() => {
+                if error.is_refused() {
+                    // Nothing listens there: leave it out at once rather than wait for
+                    // the health checks or a run of failures.
+                    picked
+                        .endpoint()
+                        .stats()
+                        .eject_until(Instant::now() + REFUSED_EJECTION);
+                    tracing::info!(service = %service.name, endpoint = picked.id(), "endpoint refused a connection; ejected");
+                }
                 Answer::Failed(Failure::ConnectError, error_chain(&error))
             }
             Ok(Err(error)) => Answer::Failed(Failure::Reset, error_chain(&error)),
@@ -248,7 +270,7 @@ pub async fn forward(
         }
         let Some(failure) = outcome.failure() else {
             picked.complete(rtt);
-            return finish(answer, client_upgrade, target, service, tried, timeout);
+            return finish(answer, client_upgrade, service, tried, timeout);
         };
         picked.fail();
         let attempt = Attempt {
@@ -271,7 +293,7 @@ pub async fn forward(
                 tracing::debug!(service = %service.name, endpoint = ?avoid, ?failure, "retrying");
             }
             Decision::Stop(_) => {
-                return finish(answer, client_upgrade, target, service, tried, timeout);
+                return finish(answer, client_upgrade, service, tried, timeout);
             }
         }
     }
@@ -282,13 +304,12 @@ pub async fn forward(
 fn finish(
     answer: Answer,
     client_upgrade: Option<hyper::upgrade::OnUpgrade>,
-    target: &Target<'_>,
     service: &ServiceState,
     tried: &Tried,
     timeout: Duration,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     match answer {
-        Answer::Response(response) => Ok(respond(response, client_upgrade, &target.trace)),
+        Answer::Response(response) => Ok(respond(response, client_upgrade)),
         Answer::Failed(kind, detail) => Err(failed(kind, detail, service, tried, timeout)),
     }
 }
@@ -296,7 +317,7 @@ fn finish(
 /// What one try got.
 enum Answer {
     /// The instance answered (any status).
-    Response(Response<Incoming>),
+    Response(Response<ProxyBody>),
     /// The try failed, with a detail for the error message.
     Failed(Failure, String),
 }
@@ -325,23 +346,20 @@ impl Pending {
     }
 }
 
-/// The response going back: hop-by-hop headers removed, `traceresponse` added, and for a
-/// protocol switch, the two upgraded connections joined.
+/// The response going back: hop-by-hop headers removed (`traceresponse` is the
+/// caller's, [`Proxy::finish`]), and for a protocol switch, the two upgraded connections
+/// joined.
 fn respond(
-    response: Response<Incoming>,
+    mut response: Response<ProxyBody>,
     client_upgrade: Option<hyper::upgrade::OnUpgrade>,
-    trace: &TraceContext,
 ) -> Response<ProxyBody> {
     let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
-    let (mut parts, body) = response.into_parts();
     if switching && let Some(client_upgrade) = client_upgrade {
-        let mut upstream = Response::from_parts(parts.clone(), ());
-        let upstream_upgrade = hyper::upgrade::on(&mut upstream);
+        let upstream_upgrade = hyper::upgrade::on(&mut response);
         tokio::spawn(join_upgraded(client_upgrade, upstream_upgrade));
     }
-    strip_hop_by_hop(&mut parts.headers, switching);
-    parts.headers.insert(TRACERESPONSE, trace.traceresponse());
-    Response::from_parts(parts, ProxyBody::streaming(body))
+    strip_hop_by_hop(response.headers_mut(), switching);
+    response
 }
 
 /// Copies bytes both ways between an upgraded client and instance until either closes.
@@ -458,11 +476,19 @@ async fn inject_faults(
     route: Option<&Faults>,
     deadline: Deadline,
 ) -> Result<(), ProxyError> {
-    let injector = FaultInjector::new(FaultSources {
-        route,
-        declared: service.declared_faults.as_ref(),
-        runtime: service.runtime_faults.as_ref(),
-    });
+    // The service's own faults are combined once per table; a route's are rare.
+    let built;
+    let injector = match route {
+        None => &service.faults,
+        Some(route) => {
+            built = FaultInjector::new(FaultSources {
+                route: Some(route),
+                declared: service.declared_faults.as_ref(),
+                runtime: service.runtime_faults.as_ref(),
+            });
+            &built
+        }
+    };
     if injector.is_empty() {
         return Ok(());
     }

@@ -83,8 +83,9 @@ impl Gateway {
                 method: request.method().to_string(),
                 path: path.to_owned(),
             })?;
-        labels.route = Some(route.name.to_string());
-        labels.service = Some(route.service.to_string());
+        labels.route = Some(route.name.clone());
+        labels.service = Some(route.service.clone());
+        labels.metrics = Some(route.metrics(&self.proxy.metrics));
         let requirements = Requirements {
             claims: &route.claims,
             scopes: &route.scopes,
@@ -130,7 +131,7 @@ impl Gateway {
             max_body: route.max_body,
             client,
             zone: None,
-            trace: exchange.trace,
+            traceparent: &exchange.trace_header,
             tls: self.tls,
         };
         forward(&self.proxy, request, &target, &mut labels.tried).await
@@ -143,7 +144,7 @@ impl Handler for Gateway {
         request: Request<Incoming>,
         client: SocketAddr,
     ) -> Response<ProxyBody> {
-        let exchange = Exchange::begin(&request, client);
+        let exchange = Exchange::begin(&self.proxy, &request, client);
         let mut labels = Labels::default();
         let result = match self.redirect(&request) {
             Some(redirect) => Ok(redirect),

@@ -30,16 +30,19 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 /// names. `TE: trailers` survives, as gRPC needs it. With `keep_upgrade`, the
 /// `Connection: upgrade` and `Upgrade` headers of a protocol switch survive.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .filter(|name| !(keep_upgrade && name == header::UPGRADE))
-        .collect();
-    for name in named {
-        headers.remove(name);
+    // Most requests and responses carry none of these: one lookup each, no allocation.
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .filter(|name| !(keep_upgrade && name == header::UPGRADE))
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
     }
     let trailers_wanted = headers
         .get(header::TE)
@@ -48,10 +51,15 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         if keep_upgrade && (name == header::CONNECTION || name == header::UPGRADE) {
             continue;
         }
-        headers.remove(name);
+        if headers.contains_key(&name) {
+            headers.remove(name);
+        }
     }
-    headers.remove(KEEP_ALIVE);
-    headers.remove(PROXY_CONNECTION);
+    for name in [KEEP_ALIVE, PROXY_CONNECTION] {
+        if headers.contains_key(&name) {
+            headers.remove(name);
+        }
+    }
     if trailers_wanted {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }

@@ -6,6 +6,7 @@
 //! It learns the system's state only through the control plane's API client; it must not
 //! know the registry's storage or the supervisor.
 
+pub mod access_log;
 pub mod admin;
 pub mod auth;
 pub mod balance;
@@ -27,3 +28,6 @@ pub mod tls;
 pub mod trace;
 pub mod updater;
 pub mod upstream;
+
+#[cfg(test)]
+mod tests;

@@ -84,8 +84,8 @@ impl Mesh {
             }
         };
         let caller_name = caller.as_ref().map(Identity::service);
-        labels.route = Some(format!("mesh:{}", caller_name.unwrap_or("anonymous")));
-        labels.service = Some(target.clone());
+        labels.route = Some(format!("mesh:{}", caller_name.unwrap_or("anonymous")).into());
+        labels.service = Some(target.as_str().into());
         labels.caller = Some(caller_name.unwrap_or("anonymous").to_owned());
         authorize(&self.proxy, &table, caller_name, &target)?;
         let service = table
@@ -121,7 +121,7 @@ impl Mesh {
             max_body: MAX_BODY,
             client,
             zone: zone.as_deref(),
-            trace: exchange.trace,
+            traceparent: &exchange.trace_header,
             tls: false,
         };
         forward(&self.proxy, request, &target, &mut labels.tried).await
@@ -134,7 +134,7 @@ impl Handler for Mesh {
         request: Request<Incoming>,
         client: SocketAddr,
     ) -> Response<ProxyBody> {
-        let exchange = Exchange::begin(&request, client);
+        let exchange = Exchange::begin(&self.proxy, &request, client);
         let mut labels = Labels::default();
         let result = self.call(request, &exchange, client, &mut labels).await;
         let mut response = self.proxy.finish(exchange, result, labels);

@@ -1,10 +1,17 @@
 //! The proxy's Prometheus metrics: RED per route and service, and per endpoint.
 
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use hyper::StatusCode;
+use parking_lot::RwLock;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use crate::balance::Endpoint;
 
 /// Labels of a request: the route's name (never the raw path), the service, and the
 /// status class.
@@ -57,6 +64,41 @@ pub struct ProxyMetrics {
     pub retries: Family<ServiceLabels, Counter>,
     /// Calls outside `depends_on`, by caller and callee.
     pub undeclared_calls: Family<CallLabels, Counter>,
+    /// Handles of the request metrics, by route and service, so that a request finds
+    /// its series without building labels.
+    handles: RwLock<HashMap<Arc<str>, ByService>>,
+}
+
+/// Request metrics of one route, by service.
+type ByService = HashMap<Arc<str>, Arc<RequestMetrics>>;
+
+/// The request metrics of one route and service, resolved once: per status class, the
+/// counter and the histogram (each registered at its first use).
+#[derive(Debug)]
+pub struct RequestMetrics {
+    route: Arc<str>,
+    service: Arc<str>,
+    by_class: [OnceLock<(Counter, Histogram)>; 5],
+}
+
+impl RequestMetrics {
+    /// Counts a request answered with `status` after `seconds`.
+    pub fn record(&self, metrics: &ProxyMetrics, status: StatusCode, seconds: f64) {
+        let class = (status.as_u16() / 100).clamp(1, 5);
+        let (count, duration) = self.by_class[usize::from(class - 1)].get_or_init(|| {
+            let labels = RequestLabels {
+                route: self.route.to_string(),
+                service: self.service.to_string(),
+                class: format!("{class}xx"),
+            };
+            (
+                metrics.requests.get_or_create(&labels).clone(),
+                metrics.duration.get_or_create(&labels).clone(),
+            )
+        });
+        count.inc();
+        duration.observe(seconds);
+    }
 }
 
 fn duration_histogram() -> Histogram {
@@ -104,7 +146,39 @@ impl ProxyMetrics {
             endpoint_requests,
             retries,
             undeclared_calls,
+            handles: RwLock::default(),
         }
+    }
+
+    /// The request metrics of `route` and `service`.
+    pub fn requests_of(&self, route: &str, service: &str) -> Arc<RequestMetrics> {
+        if let Some(found) = self.handles.read().get(route).and_then(|s| s.get(service)) {
+            return found.clone();
+        }
+        let mut handles = self.handles.write();
+        let by_service = handles.entry(route.into()).or_default();
+        by_service
+            .entry(service.into())
+            .or_insert_with(|| {
+                Arc::new(RequestMetrics {
+                    route: route.into(),
+                    service: service.into(),
+                    by_class: Default::default(),
+                })
+            })
+            .clone()
+    }
+
+    /// The counter of tries sent to `endpoint` of `service`, kept with the endpoint.
+    pub fn endpoint_tries<'a>(&self, service: &str, endpoint: &'a Endpoint) -> &'a Counter {
+        endpoint.stats().tries.get_or_init(|| {
+            self.endpoint_requests
+                .get_or_create(&EndpointLabels {
+                    service: service.to_owned(),
+                    endpoint: endpoint.id().to_owned(),
+                })
+                .clone()
+        })
     }
 
     /// The metrics in Prometheus text format 0.0.4.

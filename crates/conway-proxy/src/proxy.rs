@@ -6,13 +6,15 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use hyper::body::Incoming;
-use hyper::{Method, Request, Response, StatusCode, Version};
+use hyper::header::HeaderValue;
+use hyper::{Method, Request, Response, Version};
 use tokio::time::Instant;
 
+use crate::access_log::{AccessLog, Entry};
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
 use crate::forward::Tried;
-use crate::metrics::{ProxyMetrics, RequestLabels};
+use crate::metrics::{ProxyMetrics, RequestMetrics};
 use crate::ratelimit::{Allowed, RateLimits};
 use crate::table::Table;
 use crate::trace::{TRACERESPONSE, TraceContext};
@@ -28,8 +30,8 @@ pub struct Proxy {
     pub upstreams: Upstreams,
     /// RED metrics.
     pub metrics: Arc<ProxyMetrics>,
-    /// Whether each request writes a log line.
-    pub access_log: bool,
+    /// Where each request writes a line, when the access log is on.
+    pub access_log: Option<AccessLog>,
     /// The gateway routes' rate limits.
     pub rate_limits: RateLimits,
     /// The port of the gateway's HTTPS listener, when it has one (for redirects).
@@ -45,8 +47,12 @@ pub struct Exchange {
     started: Instant,
     /// The request's trace.
     pub trace: TraceContext,
+    /// The trace as a header, formatted once: `traceparent` upstream and
+    /// `traceresponse` back carry the same value.
+    pub trace_header: HeaderValue,
     method: Method,
-    path: String,
+    /// The path, kept only when a log line or a span will need it.
+    path: Option<String>,
     version: Version,
     client: SocketAddr,
 }
@@ -57,9 +63,11 @@ pub struct Labels {
     /// The calling service (`gateway` for outside clients).
     pub caller: Option<String>,
     /// The route's name, or for the mesh the calling service.
-    pub route: Option<String>,
+    pub route: Option<Arc<str>>,
     /// The service called.
-    pub service: Option<String>,
+    pub service: Option<Arc<str>>,
+    /// The request metrics of the route and service, when the caller resolved them.
+    pub metrics: Option<Arc<RequestMetrics>>,
     /// The endpoint tried last, and how many tries.
     pub tried: Tried,
     /// The rate limit's state after this request, for the `ratelimit-*` headers.
@@ -68,12 +76,15 @@ pub struct Labels {
 
 impl Exchange {
     /// Notes what the record needs before the request is consumed.
-    pub fn begin(request: &Request<Incoming>, client: SocketAddr) -> Self {
+    pub fn begin(proxy: &Proxy, request: &Request<Incoming>, client: SocketAddr) -> Self {
+        let trace = TraceContext::from_headers(request.headers());
+        let keep_path = proxy.access_log.is_some() || proxy.exporter.is_some();
         Self {
             started: Instant::now(),
-            trace: TraceContext::from_headers(request.headers()),
+            trace,
+            trace_header: trace.traceparent(),
             method: request.method().clone(),
-            path: request.uri().path().to_owned(),
+            path: keep_path.then(|| request.uri().path().to_owned()),
             version: request.version(),
             client,
         }
@@ -93,8 +104,7 @@ impl Proxy {
         *response.version_mut() = exchange.version;
         response
             .headers_mut()
-            .entry(TRACERESPONSE)
-            .or_insert_with(|| exchange.trace.traceresponse());
+            .insert(TRACERESPONSE, exchange.trace_header.clone());
         if let Some(rate) = labels.rate {
             let headers = response.headers_mut();
             headers.insert("ratelimit-limit", rate.limit.into());
@@ -103,44 +113,55 @@ impl Proxy {
         }
         let status = response.status();
         let elapsed = exchange.started.elapsed();
-        let labels_out = RequestLabels {
-            route: labels.route.clone().unwrap_or_else(|| "none".to_owned()),
-            service: labels.service.clone().unwrap_or_else(|| "none".to_owned()),
-            class: class(status).to_owned(),
-        };
-        self.metrics.requests.get_or_create(&labels_out).inc();
+        let route = labels.route.as_deref().unwrap_or("none");
+        let service = labels.service.as_deref().unwrap_or("none");
+        match &labels.metrics {
+            Some(metrics) => metrics.record(&self.metrics, status, elapsed.as_secs_f64()),
+            None => self.metrics.requests_of(route, service).record(
+                &self.metrics,
+                status,
+                elapsed.as_secs_f64(),
+            ),
+        }
+        let path = exchange.path.as_deref().unwrap_or("");
         if let Some(exporter) = &self.exporter {
+            let names = Names {
+                route,
+                service,
+                path,
+            };
             export(
                 exporter,
                 &exchange,
                 &labels,
-                &labels_out,
+                &names,
                 status.as_u16(),
                 elapsed,
             );
         }
-        self.metrics
-            .duration
-            .get_or_create(&labels_out)
-            .observe(elapsed.as_secs_f64());
-        if self.access_log {
-            tracing::info!(
-                target: "conway::access",
-                client = %exchange.client,
-                method = %exchange.method,
-                path = exchange.path,
-                status = status.as_u16(),
-                route = labels_out.route,
-                service = labels_out.service,
-                endpoint = labels.tried.endpoint.as_deref().unwrap_or("-"),
-                tries = labels.tried.tries,
-                duration_ms = elapsed.as_secs_f64() * 1000.0,
-                trace_id = %exchange.trace.trace_id_hex(),
-                "request"
-            );
+        if let Some(log) = &self.access_log {
+            log.record(&Entry {
+                client: exchange.client,
+                method: exchange.method.as_str(),
+                path,
+                status: status.as_u16(),
+                route,
+                service,
+                endpoint: labels.tried.endpoint.as_deref().unwrap_or("-"),
+                tries: labels.tried.tries,
+                duration: elapsed,
+                trace_id: exchange.trace.trace_id,
+            });
         }
         response
     }
+}
+
+/// What a span names.
+struct Names<'a> {
+    route: &'a str,
+    service: &'a str,
+    path: &'a str,
 }
 
 /// The exchange as a client span of the caller, and as a count on its graph edge.
@@ -148,21 +169,21 @@ fn export(
     exporter: &Exporter,
     exchange: &Exchange,
     labels: &Labels,
-    names: &RequestLabels,
+    names: &Names<'_>,
     status: u16,
     elapsed: std::time::Duration,
 ) {
     let caller = labels.caller.as_deref().unwrap_or("gateway");
-    exporter.add_request(caller, &names.service, &names.route, status, elapsed);
+    exporter.add_request(caller, names.service, names.route, status, elapsed);
     let mut attributes = serde_json::Map::new();
     attributes.insert(
         "http.request.method".into(),
         exchange.method.as_str().into(),
     );
     attributes.insert("http.response.status_code".into(), status.into());
-    attributes.insert("url.path".into(), exchange.path.as_str().into());
-    attributes.insert("conway.callee".into(), names.service.as_str().into());
-    attributes.insert("conway.route".into(), names.route.as_str().into());
+    attributes.insert("url.path".into(), names.path.into());
+    attributes.insert("conway.callee".into(), names.service.into());
+    attributes.insert("conway.route".into(), names.route.into());
     if let Some(endpoint) = &labels.tried.endpoint {
         attributes.insert("conway.endpoint".into(), endpoint.as_str().into());
     }
@@ -184,14 +205,4 @@ fn export(
         status_message: (status >= 500).then(|| format!("HTTP {status}")),
         attributes,
     });
-}
-
-fn class(status: StatusCode) -> &'static str {
-    match status.as_u16() {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    }
 }

@@ -8,6 +8,8 @@ use conway_core::manifest::{Auth, Faults, RateLimit, Route};
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{HeaderMap, Method};
 
+use crate::metrics::{ProxyMetrics, RequestMetrics};
+
 /// A route ready to match requests.
 #[derive(Debug, Clone)]
 pub struct CompiledRoute {
@@ -37,6 +39,8 @@ pub struct CompiledRoute {
     pub rate_limit: Option<RateLimit>,
     /// The route's own faults.
     pub faults: Option<Faults>,
+    /// Its request metrics, resolved at the first request.
+    metrics: std::sync::OnceLock<Arc<RequestMetrics>>,
 }
 
 impl CompiledRoute {
@@ -72,7 +76,15 @@ impl CompiledRoute {
             scopes: route.scopes.clone(),
             rate_limit: route.rate_limit,
             faults: route.faults.clone(),
+            metrics: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The request metrics of this route and its service.
+    pub fn metrics(&self, metrics: &ProxyMetrics) -> Arc<RequestMetrics> {
+        self.metrics
+            .get_or_init(|| metrics.requests_of(&self.name, &self.service))
+            .clone()
     }
 
     fn matches(

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::access_log::AccessLog;
 use crate::admin::Admin;
 use crate::gateway::Gateway;
 use crate::mesh::{Mesh, MeshMode};
@@ -89,6 +90,7 @@ pub struct RunningProxy {
     pub table: Arc<ArcSwap<Table>>,
     mirror_task: JoinHandle<()>,
     listeners: Vec<JoinHandle<()>>,
+    access_log: Option<AccessLog>,
 }
 
 /// Why a proxy could not start.
@@ -163,7 +165,7 @@ pub async fn start(
         table: table.clone(),
         upstreams: crate::upstream::Upstreams::new(),
         metrics: metrics.clone(),
-        access_log: options.access_log,
+        access_log: options.access_log.then(AccessLog::stderr),
         rate_limits: RateLimits::default(),
         https_port: listens
             .iter()
@@ -236,6 +238,7 @@ pub async fn start(
         table,
         mirror_task,
         listeners,
+        access_log: proxy.access_log.clone(),
     })
 }
 
@@ -247,6 +250,9 @@ impl RunningProxy {
             let _ = listener.await;
         }
         self.mirror_task.abort();
+        if let Some(log) = &self.access_log {
+            log.flush();
+        }
     }
 }
 

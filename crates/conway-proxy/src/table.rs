@@ -12,6 +12,7 @@ use conway_core::manifest::{Faults, MeshAuthorization, Protocol, Service};
 use conway_core::units::Share;
 use conway_resilience::circuit_breaker::CircuitBreaker;
 use conway_resilience::concurrency::Bulkhead;
+use conway_resilience::fault::{FaultInjector, FaultSources};
 use conway_resilience::outlier::OutlierDetector;
 use conway_resilience::retry::RetryPolicy;
 
@@ -43,6 +44,8 @@ pub struct ServiceState {
     /// Faults set at run time (`PUT /v1/services/{name}/faults`), replacing the declared
     /// ones kind by kind.
     pub runtime_faults: Option<Faults>,
+    /// The declared and run-time faults combined, for requests whose route adds none.
+    pub faults: FaultInjector,
     /// Version shares in force (run-time split, else declared), cumulative in basis points.
     pub split: Vec<(String, u32)>,
     /// The upstream HTTP version.
@@ -217,6 +220,11 @@ fn service_state(
         bulkhead,
         declared_faults: definition.faults.clone(),
         runtime_faults: snapshot.config.faults.get(name).cloned(),
+        faults: FaultInjector::new(FaultSources {
+            route: None,
+            declared: definition.faults.as_ref(),
+            runtime: snapshot.config.faults.get(name),
+        }),
         split: cumulative(split),
         protocol: definition.protocol,
         inflight: before.map(|b| b.inflight.clone()).unwrap_or_default(),

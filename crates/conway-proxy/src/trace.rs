@@ -1,8 +1,6 @@
 //! W3C Trace Context: every hop continues the caller's `traceparent` (or starts a trace),
 //! sends its own span as the parent upstream, and answers with `traceresponse`.
 
-use std::fmt::Write;
-
 use hyper::HeaderMap;
 use hyper::header::{HeaderName, HeaderValue};
 
@@ -45,28 +43,38 @@ impl TraceContext {
     }
 
     /// The `traceparent` sent upstream: this trace, with the proxy's span as parent.
+    /// The same value answers as `traceresponse` (this trace and the proxy's span), so
+    /// one formatted header serves both ways.
     pub fn traceparent(&self) -> HeaderValue {
-        self.header(self.span_id)
+        let mut text = [0u8; 55];
+        text[..3].copy_from_slice(b"00-");
+        hex_into(&mut text[3..35], &self.trace_id.to_be_bytes());
+        text[35] = b'-';
+        hex_into(&mut text[36..52], &self.span_id.to_be_bytes());
+        text[52] = b'-';
+        hex_into(&mut text[53..55], &[self.flags]);
+        HeaderValue::from_bytes(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
     /// The `traceresponse` sent back: this trace and the proxy's span.
     pub fn traceresponse(&self) -> HeaderValue {
-        self.header(self.span_id)
+        self.traceparent()
     }
 
     /// The trace id as 32 hex digits.
     pub fn trace_id_hex(&self) -> String {
-        format!("{:032x}", self.trace_id)
+        let mut text = [0u8; 32];
+        hex_into(&mut text, &self.trace_id.to_be_bytes());
+        text.iter().map(|&b| char::from(b)).collect()
     }
+}
 
-    fn header(&self, span: u64) -> HeaderValue {
-        let mut text = String::with_capacity(55);
-        let _ = write!(
-            text,
-            "00-{:032x}-{:016x}-{:02x}",
-            self.trace_id, span, self.flags
-        );
-        HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+/// Writes `bytes` as lower-case hex into `out` (twice as long).
+pub(crate) fn hex_into(out: &mut [u8], bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0xf)];
     }
 }
 
@@ -128,6 +136,14 @@ mod tests {
             "{upstream}"
         );
         assert_eq!(upstream.len(), 55);
+        assert_eq!(
+            context.traceparent(),
+            format!(
+                "00-{:032x}-{:016x}-{:02x}",
+                context.trace_id, context.span_id, context.flags
+            )
+        );
+        assert_eq!(context.traceresponse(), context.traceparent());
     }
 
     #[test]

@@ -121,6 +121,8 @@ pub struct EndpointStats {
     /// Ejected until this instant (clock nanos); 0 when never ejected.
     ejected_until: AtomicU64,
     service: Arc<EjectionHint>,
+    /// The proxy's counter of tries sent here, resolved at the first.
+    pub(crate) tries: std::sync::OnceLock<prometheus_client::metrics::counter::Counter>,
 }
 
 impl EndpointStats {
@@ -131,6 +133,7 @@ impl EndpointStats {
             updated: AtomicU64::new(clock::nanos(Instant::now())),
             ejected_until: AtomicU64::new(0),
             service,
+            tries: std::sync::OnceLock::new(),
         }
     }
 
