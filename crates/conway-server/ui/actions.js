@@ -7,9 +7,9 @@
 import { ApiError, getJson, send, setToken, Unavailable } from './api.js';
 import { failed, h } from './dom.js';
 
-/** Why an action cannot be served here, or null if it can. A GET answers 405 where
- *  the POST route exists; 404 or 501 where it does not; a lone control plane answers
- *  503 `unavailable` for the routes only `conway up` serves. */
+/** Why an action cannot be served here, or null if it can. A GET answers 405 (or a
+ *  status) where the POST route exists; 404 `no_route` or 501 where it does not; a lone
+ *  control plane answers 503 `unavailable` for the routes only `conway up` serves. */
 async function unsupported(path, signal) {
   try {
     await getJson(path, signal);
@@ -17,7 +17,7 @@ async function unsupported(path, signal) {
   } catch (error) {
     if (error instanceof Unavailable) return 'this control plane runs no supervisor: start the system with conway up';
     if (!(error instanceof ApiError)) return null;
-    if (error.status === 404 || error.status === 501) return error.message;
+    if (error.status === 501) return error.message;
     if (error.status === 503 && error.code === 'unavailable') return error.message;
     return null;
   }

@@ -48,8 +48,9 @@ function breaker(service, load) {
   const rule = policy
     ? `opens at ${fmt.percent(policy.failure_ratio)} failures over ${policy.window}`
     : 'no circuit breaker declared';
-  const state = load && BREAKER[load.breaker];
-  if (!state) return h('span', { title: `${rule}; no live state reported`, 'data-breaker': '' }, '—');
+  const reported = load && !(Array.isArray(load.proxies) && load.proxies.length === 0);
+  const state = reported && BREAKER[load.breaker];
+  if (!state) return h('span', { title: `${rule}; no proxy reports its live state`, 'data-breaker': '' }, '—');
   return h('span', { title: rule, 'data-breaker': load.breaker }, badge(state[0], state[1]));
 }
 

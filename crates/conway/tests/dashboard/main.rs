@@ -8,6 +8,7 @@
 //! set), where `.ci/run` installs them and their absence is a failure.
 
 mod browser;
+mod supervised;
 mod system;
 
 use std::time::Duration;
@@ -45,9 +46,21 @@ async fn check_overview(page: &Browser) {
         .eval("return document.querySelector('tr[data-service=orders]').innerText")
         .await;
     let orders = orders.as_str().unwrap_or_default();
-    for expected in ["1.4.0", "team-checkout", "1 / 2", "policy set"] {
+    for expected in ["1.4.0", "team-checkout", "1 / 2"] {
         assert!(orders.contains(expected), "{expected:?} in {orders:?}");
     }
+    // No proxy reports the breaker's live state to a lone control plane: "—", with
+    // the declared policy in its title.
+    let breaker = page
+        .eval("const b = document.querySelector('tr[data-service=orders] [data-breaker]'); return [b.textContent, b.title]")
+        .await;
+    assert_eq!(breaker[0], "—", "{breaker}");
+    assert!(
+        breaker[1]
+            .as_str()
+            .is_some_and(|t| t.contains("opens at 50%")),
+        "{breaker}"
+    );
     page.shot("overview").await;
 }
 
@@ -91,15 +104,20 @@ async fn check_service(page: &Browser, telemetry: bool) {
         "return document.querySelectorAll('tr[data-instance]').length === 2",
     )
     .await;
-    let scale = page
-        .eval("const b = [...document.querySelectorAll('.actions button')]; return b.map(x => [x.textContent, x.getAttribute('aria-disabled'), x.title])")
+    // An external service: nothing to scale or deploy.
+    let actions = page
+        .eval("return document.querySelector('main').innerText")
         .await;
+    assert!(
+        actions
+            .as_str()
+            .is_some_and(|t| t.contains("External service: its instances register themselves")),
+        "{actions}"
+    );
     assert_eq!(
-        scale,
-        json!([
-            ["Scale", "true", "not yet supported"],
-            ["Deploy", "true", "not yet supported"]
-        ])
+        page.eval("return document.querySelectorAll('form.action').length")
+            .await,
+        0
     );
     page.until(
         "the route /api/orders",
@@ -125,6 +143,28 @@ async fn check_service(page: &Browser, telemetry: bool) {
         .await;
     }
     page.shot("service").await;
+
+    // inventory has a `run` command, but a lone control plane runs no supervisor:
+    // scale and deploy are disabled, saying why.
+    page.visit("service/inventory", "inventory").await;
+    page.until(
+        "scale and deploy disabled",
+        "return [...document.querySelectorAll('form.action fieldset')].filter(f => f.disabled).length === 2",
+    )
+    .await;
+    let why = page
+        .eval("return [...document.querySelectorAll('form.action')].map(f => [f.dataset.action, f.querySelector('.why').textContent])")
+        .await;
+    assert_eq!(why[0][0], "scale", "{why}");
+    assert_eq!(why[1][0], "deploy", "{why}");
+    for reason in why.as_array().expect("forms") {
+        let text = reason[1].as_str().unwrap_or_default();
+        assert!(
+            text.starts_with("Not available here:") && text.contains("conway up"),
+            "{why}"
+        );
+    }
+    page.shot("service-lone").await;
 }
 
 /// From the service's recent errors to the trace's waterfall, then to its logs.

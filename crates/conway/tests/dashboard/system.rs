@@ -30,6 +30,7 @@ circuit_breaker = { failure_ratio = 0.5 }
 [services.inventory]
 version = "2.0.1"
 owner = "team-stock"
+run = ["inventory-server"]
 
 [services.payments]
 version = "0.9.0"

@@ -1,0 +1,141 @@
+//! The dashboard of `conway up`, where a supervisor runs the services: a service's page
+//! shows each instance's restarts and uptime, and scaling it from the page changes its
+//! replicas; the overview shows the circuit breaker's live state from the proxy.
+
+use std::path::Path;
+
+use conway_test_support::{Process, TEST_SERVICE, temp_dir};
+use fantoccini::Locator;
+use serde_json::{Value, json};
+
+use crate::browser::{Browser, Driver, browser_installed};
+use crate::system::api;
+
+const CONWAY: &str = env!("CARGO_BIN_EXE_conway");
+
+fn up(dir: &Path) -> Process {
+    let manifest = dir.join("conway.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "[system]\nname = \"dashboard-up\"\n\n[gateway]\nlisten = \"127.0.0.1:0\"\n\n\
+             [[gateway.routes]]\npath = \"/web\"\nservice = \"web\"\n\n\
+             [services.web]\nrun = [\"python3\", {TEST_SERVICE:?}]\nversion = \"1.0.0\"\n\
+             health = {{ tcp = true, interval = \"200ms\" }}\n\n\
+             [services.web.resilience]\ncircuit_breaker = {{ failure_ratio = 0.5 }}\n"
+        ),
+    )
+    .expect("write the manifest");
+    let data = dir.join("data");
+    Process::start(
+        Path::new(CONWAY),
+        &[
+            "up",
+            "-f",
+            manifest.to_str().expect("UTF-8"),
+            "--listen",
+            "127.0.0.1:0",
+            "--otlp-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().expect("UTF-8"),
+        ],
+    )
+}
+
+async fn instances(http: &reqwest::Client, url: &str) -> Vec<Value> {
+    let found = api(
+        http,
+        reqwest::Method::GET,
+        &format!("{url}/v1/services/web/instances"),
+        Value::Null,
+    )
+    .await;
+    found.as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaling_a_service_from_its_page_changes_its_replicas() {
+    if !browser_installed() {
+        return;
+    }
+    let dir = temp_dir();
+    let system = tokio::task::spawn_blocking({
+        let dir = dir.path().to_owned();
+        move || up(&dir)
+    })
+    .await
+    .expect("conway up");
+    let url = system.url("control_plane");
+    let http = reqwest::Client::new();
+    assert_eq!(instances(&http, &url).await.len(), 1);
+
+    let driver = Driver::start();
+    for width in [1280, 375] {
+        let page = Browser::open(&driver, &url, width).await;
+        // The overview: the breaker's state as the proxy reports it.
+        page.visit("", "Overview").await;
+        page.until(
+            "the breaker reported closed",
+            "const b = document.querySelector('tr[data-service=web] [data-breaker]'); return b && b.dataset.breaker === 'closed'",
+        )
+        .await;
+        page.shot("up-overview").await;
+
+        page.visit("service/web", "web").await;
+        page.until(
+            "web's instances",
+            "return document.querySelectorAll('tr[data-instance]').length >= 1",
+        )
+        .await;
+        let cells = page
+            .eval("const r = document.querySelector('tr[data-instance=\"web-1\"]'); return [r.querySelector('[data-label=Restarts]').textContent, r.querySelector('[data-label=Uptime]').textContent]")
+            .await;
+        assert_eq!(cells[0], "0", "restarts: {cells}");
+        assert_ne!(cells[1], "—", "uptime: {cells}");
+        // Both actions are served here: enabled.
+        page.until(
+            "scale and deploy enabled",
+            "const f = [...document.querySelectorAll('form.action fieldset')]; return f.length === 2 && f.every(x => !x.disabled)",
+        )
+        .await;
+
+        let wanted = if width == 1280 { 2 } else { 1 };
+        let input = page
+            .client
+            .find(Locator::Css("form[data-action=scale] input[name=replicas]"))
+            .await
+            .expect("the replicas field");
+        input.clear().await.expect("clear the field");
+        input
+            .send_keys(&wanted.to_string())
+            .await
+            .expect("type the replicas");
+        page.click("form[data-action=scale] button[type=submit]")
+            .await;
+        let was = 3 - wanted;
+        page.until(
+            "the scale confirmed",
+            &format!(
+                "return document.querySelector('.action-status').textContent === 'Scaled web to {wanted} replica(s) (was {was}).'"
+            ),
+        )
+        .await;
+        page.until(
+            "the new replica count on the page",
+            &format!("return document.querySelectorAll('tr[data-instance]').length === {wanted}"),
+        )
+        .await;
+        page.shot("up-service").await;
+        let ids: Vec<Value> = instances(&http, &url)
+            .await
+            .iter()
+            .map(|i| i["id"].clone())
+            .collect();
+        let expected: Vec<Value> = (1..=wanted).map(|i| json!(format!("web-{i}"))).collect();
+        let mut ids = ids;
+        ids.sort_by_key(ToString::to_string);
+        assert_eq!(ids, expected, "the registry after scaling to {wanted}");
+        page.client.close().await.expect("close the session");
+    }
+}
