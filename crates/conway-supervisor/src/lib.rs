@@ -13,7 +13,9 @@
 //!   through its API client only — as `starting`, with a stable id (`orders-2`), a
 //!   lease renewed by heartbeats, and the SHA-256 of its mesh token; the registry's
 //!   health [`Checker`](conway_registry::health::Checker) checks it, and each change is
-//!   reported. It is deregistered before it is stopped.
+//!   reported. Its metadata says how often the slot was restarted ([`RESTARTS`]) and
+//!   when this process started ([`STARTED_AT_MS`]). It is deregistered before it is
+//!   stopped.
 //! - **Output**: stdout and stderr line by line, capped and rate-limited, in a ring per
 //!   instance and to every [`LogSink`] ([`logs`]).
 //! - **Crashes**: an exited replica is deregistered and restarted after an exponential
@@ -56,3 +58,4 @@ pub use restart::RestartPolicy;
 pub use scale::{MAX_REPLICAS, Scale, ScaleError, Scaled};
 pub use status::{Event, ReplicaState, ReplicaStatus, ServiceStatus, Status};
 pub use supervisor::{Supervisor, SupervisorError};
+pub use slot::{RESTARTS, STARTED_AT_MS};

@@ -22,6 +22,12 @@ use crate::status::{Event, ReplicaState};
 use crate::supervisor::Inner;
 use crate::token;
 
+/// Instance metadata: how often the supervisor restarted this slot before this process.
+pub const RESTARTS: &str = "conway.restarts";
+
+/// Instance metadata: when this process started, in milliseconds since the Unix epoch.
+pub const STARTED_AT_MS: &str = "conway.started_at_ms";
+
 /// Lines of output a crash-loop report shows.
 const REPORTED_LINES: usize = 10;
 
@@ -165,6 +171,14 @@ async fn incarnation(context: &SlotContext, stop: &mut watch::Receiver<bool>) ->
         Err(error) => return Ended::NotStarted(format!("cannot run {:?}: {error}", argv[0])),
     };
     let pid = child.id();
+    let started_at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let restarts = inner
+        .status
+        .borrow()
+        .replica(&plan.name, context.index)
+        .map_or(0, |r| r.restarts);
     let group = Group::new(pid);
     let mut readers = Vec::new();
     if let Some(stdout) = child.stdout.take() {
@@ -198,7 +212,12 @@ async fn incarnation(context: &SlotContext, stop: &mut watch::Receiver<bool>) ->
             port,
             version: plan.version.clone(),
             zone: plan.zone.clone(),
-            metadata: [(token::TOKEN_DIGEST.to_owned(), token::digest(&token))].into(),
+            metadata: [
+                (token::TOKEN_DIGEST.to_owned(), token::digest(&token)),
+                (RESTARTS.to_owned(), restarts.to_string()),
+                (STARTED_AT_MS.to_owned(), started_at_ms.to_string()),
+            ]
+            .into(),
             ttl: Some(options.ttl.into()),
             checked_by: CheckedBy::Registrant,
         },

@@ -106,7 +106,13 @@ fn builds_once_starts_everything_healthy_and_routes_through_the_gateway() {
 fn a_killed_instance_is_restarted_and_healthy_again() {
     let manifest = format!("{}{}", header(), service("a", &[], ""));
     let mut up = Up::start(&manifest, &[]);
-    let before = up.instances("a")[0]["port"].clone();
+    let first = up.instances("a")[0].clone();
+    let before = first["port"].clone();
+    assert_eq!(first["metadata"]["conway.restarts"], "0");
+    let started: u64 = first["metadata"]["conway.started_at_ms"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .expect("conway.started_at_ms");
     let pid = up.instance_pid("a-1").expect("a-1 runs");
     let killed = Instant::now();
     std::process::Command::new("kill")
@@ -119,6 +125,14 @@ fn a_killed_instance_is_restarted_and_healthy_again() {
             .is_some_and(|i| i["state"] == "healthy" && i["port"] != before)
     });
     let took = killed.elapsed();
+    // Its metadata counts the restart and says when the new process started.
+    let again = up.instances("a")[0].clone();
+    assert_eq!(again["metadata"]["conway.restarts"], "1", "{again}");
+    let restarted: u64 = again["metadata"]["conway.started_at_ms"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .expect("conway.started_at_ms");
+    assert!(restarted > started, "{restarted} after {started}");
     up.wait_stderr("a-1 exited (signal: 9 (SIGKILL)); restarting in");
     let again = up.instance_pid("a-1").expect("a-1 runs again");
     assert_ne!(again, pid);
