@@ -161,6 +161,19 @@ pub async fn forward(
     } else {
         Version::HTTP_11
     };
+    // HTTP/1.1 names the target in origin form (`/path?query`) with `Host`, as an
+    // instance expects from a client; HTTP/2 needs the scheme and authority.
+    let origin_form = if http2 {
+        None
+    } else {
+        let uri: Uri = target.path_and_query.parse().map_err(|_| {
+            ProxyError::BadRequest(format!(
+                "cannot forward the path {:?}",
+                target.path_and_query
+            ))
+        })?;
+        Some(uri)
+    };
     // Without retries there is one try: the head moves into it rather than being copied.
     let mut parts = Some(parts);
     // A streamed body cannot be sent twice, so neither can its request.
@@ -213,7 +226,10 @@ pub async fn forward(
             .metrics
             .endpoint_tries(&service.name, picked.endpoint())
             .inc();
-        let uri = upstream_uri(picked.addr(), target.path_and_query)?;
+        let uri = match &origin_form {
+            Some(uri) => uri.clone(),
+            None => upstream_uri(picked.addr(), target.path_and_query)?,
+        };
         let head = if may_retry {
             head.clone()
         } else {
@@ -223,6 +239,13 @@ pub async fn forward(
         };
         let mut upstream = Request::from_parts(head, body.take(target.max_body));
         *upstream.uri_mut() = uri;
+        if !http2 && !upstream.headers().contains_key(header::HOST) {
+            // A client that spoke HTTP/2 sent no `Host`: name the instance, as any
+            // HTTP/1.1 client would.
+            if let Ok(value) = HeaderValue::from_str(&picked.addr().to_string()) {
+                upstream.headers_mut().insert(header::HOST, value);
+            }
+        }
         let per_try = deadline.per_try(now, service.retry.per_try_timeout());
         let sent = proxy.upstreams.send(picked.addr(), http2, upstream);
         let answer = match tokio::time::timeout(per_try, sent).await {

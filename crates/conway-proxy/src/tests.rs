@@ -34,15 +34,24 @@ use crate::upstream::Upstreams;
 struct Instance {
     name: &'static str,
     ports: Mutex<Vec<u16>>,
+    /// Each request's target as sent, and its `Host`.
+    targets: Mutex<Vec<(String, String)>>,
 }
 
 impl Handler for Instance {
     async fn handle(
         self: Arc<Self>,
-        _request: Request<Incoming>,
+        request: Request<Incoming>,
         client: SocketAddr,
     ) -> Response<ProxyBody> {
         self.ports.lock().push(client.port());
+        let host = request
+            .headers()
+            .get("host")
+            .map(|h| h.to_str().unwrap_or("?").to_owned());
+        self.targets
+            .lock()
+            .push((request.uri().to_string(), host.unwrap_or_default()));
         Response::new(ProxyBody::full(self.name))
     }
 }
@@ -53,6 +62,7 @@ async fn instance(name: &'static str) -> (SocketAddr, Arc<Instance>) {
     let instance = Arc::new(Instance {
         name,
         ports: Mutex::default(),
+        targets: Mutex::default(),
     });
     tokio::spawn(serve(
         listener,
@@ -197,6 +207,11 @@ async fn upstream_connections_are_kept_alive_and_reused() {
     let (gateway, _proxy) = gateway(endpoints, json!({ "balancer": "round-robin" })).await;
 
     let answers = get_many(gateway, 20).await;
+    // Origin form, and the client's Host, as the instance would get them directly.
+    assert_eq!(
+        instance_a.targets.lock()[0],
+        ("/".to_owned(), "shop.example".to_owned())
+    );
     let served: HashSet<&str> = answers.iter().map(|(_, body)| body.as_str()).collect();
     assert_eq!(served, HashSet::from(["a", "b"]), "{answers:?}");
     for instance in [&instance_a, &instance_b] {
