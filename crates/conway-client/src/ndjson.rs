@@ -1,7 +1,92 @@
 //! Splits a chunked body into lines, whatever the chunk boundaries, with a cap on a
-//! line's length so a misbehaving server cannot make the client buffer without end.
+//! line's length so a misbehaving server cannot make the client buffer without end, and
+//! turns such a body into a stream of parsed items (the watch, followed logs).
+
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use futures_util::stream::{BoxStream, StreamExt};
+
+use crate::client::Client;
+use crate::error::ClientError;
+
+/// How one line becomes an item: `Ok(None)` skips it (a keep-alive nobody needs); an
+/// error ends the stream.
+pub(crate) type ParseLine<T> = fn(&[u8]) -> Result<Option<T>, ClientError>;
+
+/// The items of the NDJSON `response`, each line parsed by `parse`. The stream ends
+/// after its first error, or without one when the server closes the body; a silence
+/// longer than the client's watch idle timeout is a [`ClientError::Timeout`].
+pub(crate) fn items<T: Send + 'static>(
+    client: &Client,
+    response: reqwest::Response,
+    parse: ParseLine<T>,
+) -> BoxStream<'static, Result<T, ClientError>> {
+    let state = Items {
+        body: response.bytes_stream().boxed(),
+        lines: LineBuffer::new(client.options.max_line_bytes),
+        idle: client.options.watch_idle_timeout,
+        max_line: client.options.max_line_bytes,
+        client: client.clone(),
+        done: false,
+        parse,
+    };
+    futures_util::stream::unfold(Some(state), |state| async move {
+        let mut state = state?;
+        let item = state.next().await?;
+        let failed = item.is_err();
+        Some((item, (!failed).then_some(state)))
+    })
+    .boxed()
+}
+
+/// Where an NDJSON stream stands between items.
+struct Items<T> {
+    body: BoxStream<'static, reqwest::Result<Bytes>>,
+    lines: LineBuffer,
+    idle: Duration,
+    max_line: usize,
+    client: Client,
+    /// The body has ended.
+    done: bool,
+    parse: ParseLine<T>,
+}
+
+impl<T> Items<T> {
+    /// The next item, or `None` once the body has ended.
+    async fn next(&mut self) -> Option<Result<T, ClientError>> {
+        loop {
+            let line = match self.lines.next_line() {
+                Ok(Some(line)) => Some(line),
+                Ok(None) if self.done => Some(self.lines.finish()?),
+                Ok(None) => None,
+                Err(LineTooLong) => {
+                    return Some(Err(ClientError::LineTooLong {
+                        limit: self.max_line,
+                    }));
+                }
+            };
+            if let Some(line) = line {
+                match (self.parse)(&line) {
+                    Ok(Some(item)) => return Some(Ok(item)),
+                    Ok(None) => continue,
+                    Err(error) => return Some(Err(error)),
+                }
+            }
+            match tokio::time::timeout(self.idle, self.body.next()).await {
+                Ok(Some(Ok(chunk))) => self.lines.push(&chunk),
+                Ok(Some(Err(error))) => return Some(Err(self.client.transport(&error))),
+                Ok(None) => self.done = true,
+                Err(_) => {
+                    return Some(Err(ClientError::Timeout {
+                        url: self.client.base_url().to_owned(),
+                        after: self.idle,
+                    }));
+                }
+            }
+        }
+    }
+}
 
 /// A line longer than the cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

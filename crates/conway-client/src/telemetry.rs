@@ -5,7 +5,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
 use conway_core::api::{
     ErrorBody, Graph, LogLine, LogStreamLine, ServiceSeries, Trace, TraceSummary,
 };
@@ -14,7 +13,7 @@ use reqwest::{Method, Url};
 
 use crate::client::Client;
 use crate::error::ClientError;
-use crate::ndjson::{LineBuffer, LineTooLong};
+use crate::ndjson;
 
 /// No request body.
 const NO_BODY: Option<&()> = None;
@@ -121,22 +120,8 @@ impl Client {
         filter.apply(&mut url);
         url.query_pairs_mut().append_pair("follow", "true");
         let response = self.open_stream(url).await?;
-        let state = FollowState {
-            body: response.bytes_stream().boxed(),
-            lines: LineBuffer::new(self.options.max_line_bytes),
-            idle: self.options.watch_idle_timeout,
-            max_line: self.options.max_line_bytes,
-            client: self.clone(),
-            done: false,
-        };
-        let inner = futures_util::stream::unfold(Some(state), |state| async move {
-            let mut state = state?;
-            let item = state.next().await?;
-            let failed = item.is_err();
-            Some((item, (!failed).then_some(state)))
-        });
         Ok(LogStream {
-            inner: inner.boxed(),
+            inner: ndjson::items(self, response, parse_log_line),
         })
     }
 
@@ -183,50 +168,6 @@ impl Stream for LogStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.inner.poll_next_unpin(cx)
-    }
-}
-
-struct FollowState {
-    body: BoxStream<'static, reqwest::Result<Bytes>>,
-    lines: LineBuffer,
-    idle: Duration,
-    max_line: usize,
-    client: Client,
-    done: bool,
-}
-
-impl FollowState {
-    async fn next(&mut self) -> Option<Result<LogLine, ClientError>> {
-        loop {
-            let line = match self.lines.next_line() {
-                Ok(Some(line)) => Some(line),
-                Ok(None) if self.done => Some(self.lines.finish()?),
-                Ok(None) => None,
-                Err(LineTooLong) => {
-                    return Some(Err(ClientError::LineTooLong {
-                        limit: self.max_line,
-                    }));
-                }
-            };
-            if let Some(line) = line {
-                match parse_log_line(&line) {
-                    Ok(Some(log)) => return Some(Ok(log)),
-                    Ok(None) => continue,
-                    Err(error) => return Some(Err(error)),
-                }
-            }
-            match tokio::time::timeout(self.idle, self.body.next()).await {
-                Ok(Some(Ok(chunk))) => self.lines.push(&chunk),
-                Ok(Some(Err(error))) => return Some(Err(self.client.transport(&error))),
-                Ok(None) => self.done = true,
-                Err(_) => {
-                    return Some(Err(ClientError::Timeout {
-                        url: self.client.base_url().to_owned(),
-                        after: self.idle,
-                    }));
-                }
-            }
-        }
     }
 }
 

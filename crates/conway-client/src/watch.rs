@@ -3,16 +3,14 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
-use bytes::Bytes;
 use conway_core::api::{ErrorBody, WatchEvent, WatchLine};
 use futures_util::stream::{BoxStream, Stream, StreamExt};
 
 use crate::Revision;
 use crate::client::Client;
 use crate::error::ClientError;
-use crate::ndjson::{LineBuffer, LineTooLong};
+use crate::ndjson;
 
 /// The lines of a watch: changes and keep-alives. After an error item the stream ends;
 /// it also ends, without error, when the server closes the watch (it is shutting down).
@@ -47,69 +45,9 @@ impl Client {
                 .append_pair("since", &since.to_string());
         }
         let response = self.open_stream(url).await?;
-        let state = State {
-            body: response.bytes_stream().boxed(),
-            lines: LineBuffer::new(self.options.max_line_bytes),
-            idle: self.options.watch_idle_timeout,
-            max_line: self.options.max_line_bytes,
-            client: self.clone(),
-            done: false,
-            failed: false,
-        };
-        let inner = futures_util::stream::unfold(state, |mut state| async move {
-            if state.failed {
-                return None;
-            }
-            let item = state.next().await?;
-            state.failed = item.is_err();
-            Some((item, state))
-        });
         Ok(WatchStream {
-            inner: inner.boxed(),
+            inner: ndjson::items(self, response, |line| parse_line(line).map(Some)),
         })
-    }
-}
-
-/// Where a watch stands between lines.
-struct State {
-    body: BoxStream<'static, reqwest::Result<Bytes>>,
-    lines: LineBuffer,
-    idle: Duration,
-    max_line: usize,
-    client: Client,
-    /// The body has ended.
-    done: bool,
-    /// An error was returned: the stream is over.
-    failed: bool,
-}
-
-impl State {
-    /// The next item, or `None` once the stream is over.
-    async fn next(&mut self) -> Option<Result<WatchLine, ClientError>> {
-        loop {
-            match self.lines.next_line() {
-                Ok(Some(line)) => return Some(parse_line(&line)),
-                Ok(None) if self.done => return self.lines.finish().map(|rest| parse_line(&rest)),
-                Ok(None) => {}
-                Err(LineTooLong) => {
-                    return Some(Err(ClientError::LineTooLong {
-                        limit: self.max_line,
-                    }));
-                }
-            }
-            match tokio::time::timeout(self.idle, self.body.next()).await {
-                Ok(Some(Ok(chunk))) => self.lines.push(&chunk),
-                Ok(Some(Err(error))) => return Some(Err(self.client.transport(&error))),
-                Ok(None) => self.done = true,
-                Err(_) => {
-                    let url = self.client.base_url().to_owned();
-                    return Some(Err(ClientError::Timeout {
-                        url,
-                        after: self.idle,
-                    }));
-                }
-            }
-        }
     }
 }
 
