@@ -4,7 +4,7 @@
 // control plane does not serve the route (404 or 501; a lone `conway server` has no
 // supervisor and says so).
 
-import { ApiError, getJson, send, setToken, Unavailable } from './api.js';
+import { ApiError, getJson, poll, send, setToken, Unavailable } from './api.js';
 import { failed, h } from './dom.js';
 
 /** Why an action cannot be served here, or null if it can. A GET answers 405 (or a
@@ -135,8 +135,28 @@ export function actions(name, definition, signal, changed) {
     deploy.run(deployed(`Deploying ${name} ${body.version}`), post(body));
   });
 
-  for (const [form, route] of [[scale, `${path}/scale`], [deploy, `${path}/deploy`]]) {
-    unsupported(route, signal).then((why) => { if (why) disable(form, why); });
-  }
+  const progress = h('p', { class: 'meta deployment', 'aria-live': 'polite' });
+  deploy.append(progress);
+  unsupported(`${path}/scale`, signal).then((why) => { if (why) disable(scale, why); });
+  unsupported(`${path}/deploy`, signal).then((why) => {
+    if (why) {
+      disable(deploy, why);
+      return;
+    }
+    // The latest deploy and where it stands, while the page is open.
+    poll(async () => {
+      if (deploy.classList.contains('unsupported')) return;
+      try {
+        const current = await getJson(`${path}/deploy`, signal);
+        progress.dataset.deployState = current.state;
+        const canary = current.canary ? `, canary ${current.canary}%` : '';
+        progress.textContent = `Last deploy: ${current.from || '—'} → ${current.to || '—'}, ${current.state.replace(/_/g, ' ')}${canary}.`;
+      } catch (error) {
+        if (!(error instanceof ApiError && error.status === 404)) throw error;
+        delete progress.dataset.deployState;
+        progress.textContent = 'No deploy since the system started.';
+      }
+    }, 2000, signal, () => {});
+  });
   return h('div', { class: 'actions', role: 'group', 'aria-label': 'Actions' }, scale, deploy, status);
 }

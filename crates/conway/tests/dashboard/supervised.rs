@@ -89,7 +89,7 @@ async fn scaling_a_service_from_its_page_changes_its_replicas() {
         )
         .await;
         let cells = page
-            .eval("const r = document.querySelector('tr[data-instance=\"web-1\"]'); return [r.querySelector('[data-label=Restarts]').textContent, r.querySelector('[data-label=Uptime]').textContent]")
+            .eval("const r = document.querySelector('tr[data-instance]'); return [r.querySelector('[data-label=Restarts]').textContent, r.querySelector('[data-label=Uptime]').textContent]")
             .await;
         assert_eq!(cells[0], "0", "restarts: {cells}");
         assert_ne!(cells[1], "—", "uptime: {cells}");
@@ -127,15 +127,47 @@ async fn scaling_a_service_from_its_page_changes_its_replicas() {
         )
         .await;
         page.shot("up-service").await;
-        let ids: Vec<Value> = instances(&http, &url)
-            .await
-            .iter()
-            .map(|i| i["id"].clone())
-            .collect();
-        let expected: Vec<Value> = (1..=wanted).map(|i| json!(format!("web-{i}"))).collect();
-        let mut ids = ids;
-        ids.sort_by_key(ToString::to_string);
-        assert_eq!(ids, expected, "the registry after scaling to {wanted}");
+        let now = instances(&http, &url).await;
+        assert_eq!(
+            now.len(),
+            wanted,
+            "the registry after scaling to {wanted}: {now:?}"
+        );
+
+        if width == 1280 {
+            // A rolling deploy from the page: every instance ends on the new version.
+            page.until(
+                "no deploy yet",
+                "return document.querySelector('.deployment').textContent.startsWith('No deploy')",
+            )
+            .await;
+            page.client
+                .find(Locator::Css("form[data-action=deploy] input[name=version]"))
+                .await
+                .expect("the version field")
+                .send_keys("1.1.0")
+                .await
+                .expect("type the version");
+            page.click("form[data-action=deploy] button[type=submit]")
+                .await;
+            page.until(
+                "the deploy done",
+                "const d = document.querySelector('.deployment'); return d.dataset.deployState === 'done' && d.textContent.includes('1.0.0 → 1.1.0')",
+            )
+            .await;
+            page.until(
+                "every instance on 1.1.0",
+                "const v = [...document.querySelectorAll('tr[data-instance] [data-label=Version]')].map(c => c.textContent); return v.length === 2 && v.every(x => x === '1.1.0')",
+            )
+            .await;
+            page.shot("up-deployed").await;
+            let versions: Vec<Value> = instances(&http, &url)
+                .await
+                .iter()
+                .map(|i| i["version"].clone())
+                .collect();
+            assert_eq!(versions, [json!("1.1.0"), json!("1.1.0")]);
+        }
         page.client.close().await.expect("close the session");
     }
 }
