@@ -31,14 +31,23 @@
 //! - **Scale**: [`Supervisor::scale`] adds replicas or removes the newest ones; the
 //!   [`Scale`] trait is what an HTTP route needs of it. [`autoscale`] scales services
 //!   with `autoscale` on the in-flight requests the proxies report, as Knative does.
+//! - **Deploy**: rolling, health-gated replacement, or a canary with a run-time split
+//!   until promoted or rolled back ([`deploy`](Deploy)); [`Supervisor::apply`] brings
+//!   the supervised services to a changed manifest.
+//! - **Chaos**: [`ChaosJobs`] kill running instances with SIGKILL, once or at an
+//!   interval, each kill recorded in the [`history`].
 //!
 //! Builds run before, through [`build::Builder`], once per distinct command and folder
 //! ([`plan::build_steps`]).
 
 pub mod autoscale;
 pub mod build;
+mod chaos;
+mod deploy;
 pub mod env;
+pub mod history;
 pub mod logs;
+mod operate;
 mod options;
 pub mod order;
 pub mod plan;
@@ -51,11 +60,14 @@ mod status;
 mod supervisor;
 pub mod token;
 
+pub use chaos::{ChaosError, ChaosJobs, MIN_INTERVAL};
+pub use deploy::{Deploy, DeployError, FAILED_STARTS};
 pub use logs::{ChannelSink, LogLine, LogOptions, LogSink};
+pub use operate::SupervisedChanges;
 pub use options::SupervisorOptions;
 pub use process::Launcher;
 pub use restart::RestartPolicy;
 pub use scale::{MAX_REPLICAS, Scale, ScaleError, Scaled};
+pub use slot::{RESTARTS, STARTED_AT_MS};
 pub use status::{Event, ReplicaState, ReplicaStatus, ServiceStatus, Status};
 pub use supervisor::{Supervisor, SupervisorError};
-pub use slot::{RESTARTS, STARTED_AT_MS};

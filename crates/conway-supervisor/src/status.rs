@@ -103,9 +103,9 @@ impl ServiceStatus {
 
     /// Every wanted replica is healthy or in a crash loop.
     pub fn settled(&self) -> bool {
+        // Counted, not by slot number: a deploy's replacements take new numbers.
         self.started
-            && (1..=self.replicas)
-                .all(|i| self.instances.get(&i).is_some_and(ReplicaStatus::settled))
+            && self.instances.values().filter(|r| r.settled()).count() >= self.replicas as usize
     }
 
     /// Settled with no healthy replica: nothing healthy to wait for.
@@ -121,7 +121,7 @@ impl ServiceStatus {
         let shown = |s: &str| self.instances.values().any(|r| r.shown_state() == s);
         if !self.started {
             "waiting"
-        } else if healthy >= replicas && self.instances.len() == replicas {
+        } else if healthy >= replicas {
             if replicas == 0 { "stopped" } else { "running" }
         } else if shown("crashloop") {
             "crashloop"

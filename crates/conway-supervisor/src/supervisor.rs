@@ -30,7 +30,7 @@ use crate::status::{Event, ReplicaState, ReplicaStatus, ServiceStatus, Status};
 /// health as it changes.
 #[derive(Debug, Clone)]
 pub struct Supervisor {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 #[derive(Debug)]
@@ -38,39 +38,55 @@ pub(crate) struct Inner {
     pub(crate) client: Client,
     pub(crate) options: SupervisorOptions,
     plans: BTreeMap<String, Arc<ServicePlan>>,
-    external: BTreeSet<String>,
+    pub(crate) external: BTreeSet<String>,
     order: StartOrder,
     pub(crate) spawner: Spawner,
     pub(crate) status: watch::Sender<Status>,
     pub(crate) events: mpsc::UnboundedSender<Event>,
     sinks: Arc<[Arc<dyn LogSink>]>,
-    control: Mutex<Control>,
+    pub(crate) control: Mutex<Control>,
     generations: AtomicU64,
+    /// Deploys by service ([`crate::deploy`]).
+    pub(crate) deploys: crate::deploy::Deploys,
+    /// What was done to the system (deploys, chaos kills), for `GET /v1/events`.
+    pub(crate) history: Arc<crate::history::History>,
 }
 
 #[derive(Debug, Default)]
-struct Control {
-    stopping: bool,
-    services: BTreeMap<String, ServiceControl>,
+pub(crate) struct Control {
+    pub(crate) stopping: bool,
+    pub(crate) services: BTreeMap<String, ServiceControl>,
     starters: Vec<JoinHandle<()>>,
-    /// Replicas being stopped after a scale down, by service and slot.
-    retiring: BTreeMap<(String, u32), JoinHandle<()>>,
+    /// Replicas being stopped after a scale down or a deploy, by service and slot.
+    pub(crate) retiring: BTreeMap<(String, u32), JoinHandle<()>>,
 }
 
 #[derive(Debug, Default)]
-struct ServiceControl {
-    wanted: u32,
-    started: bool,
-    slots: BTreeMap<u32, SlotHandle>,
+pub(crate) struct ServiceControl {
+    pub(crate) wanted: u32,
+    pub(crate) started: bool,
+    /// What new and restarted replicas run (a deploy changes it).
+    pub(crate) plan: Option<Arc<ServicePlan>>,
+    pub(crate) slots: BTreeMap<u32, SlotHandle>,
+    /// A deploy's new replicas, not counted as the service's until they replace old
+    /// ones (a canary's, or a rolling deploy's next one).
+    pub(crate) surge: BTreeMap<u32, SlotHandle>,
     /// Each slot's captured output, kept across restarts and scaling.
     logs: BTreeMap<u32, Arc<InstanceLog>>,
 }
 
+impl ServiceControl {
+    /// The captured output of slot `index`.
+    pub(crate) fn log_of(&self, index: u32) -> Option<&Arc<InstanceLog>> {
+        self.logs.get(&index)
+    }
+}
+
 #[derive(Debug)]
-struct SlotHandle {
+pub(crate) struct SlotHandle {
     generation: u64,
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    pub(crate) stop: watch::Sender<bool>,
+    pub(crate) task: JoinHandle<()>,
 }
 
 /// Why the supervisor cannot start.
@@ -149,6 +165,7 @@ impl Supervisor {
                 name.clone(),
                 ServiceControl {
                     wanted: plan.replicas,
+                    plan: Some(plan.clone()),
                     ..ServiceControl::default()
                 },
             );
@@ -166,6 +183,8 @@ impl Supervisor {
             sinks,
             control: Mutex::new(control),
             generations: AtomicU64::new(0),
+            deploys: crate::deploy::Deploys::default(),
+            history: Arc::default(),
             options,
         };
         Ok((
@@ -249,7 +268,11 @@ impl Supervisor {
             let slots: Vec<SlotHandle> = control
                 .services
                 .values_mut()
-                .flat_map(|service| std::mem::take(&mut service.slots).into_values())
+                .flat_map(|service| {
+                    let mut slots = std::mem::take(&mut service.slots);
+                    slots.append(&mut std::mem::take(&mut service.surge));
+                    slots.into_values()
+                })
                 .collect();
             (
                 std::mem::take(&mut control.starters),
@@ -321,7 +344,7 @@ impl Inner {
         self.launch(name);
     }
 
-    fn launch(self: &Arc<Self>, name: &str) {
+    pub(crate) fn launch(self: &Arc<Self>, name: &str) {
         let mut control = self.control.lock();
         if control.stopping {
             return;
@@ -367,15 +390,16 @@ impl Inner {
             }
         });
         if service.started {
-            for index in 1..=replicas {
-                if !service.slots.contains_key(&index) {
-                    self.spawn_slot(name, service, index, retiring);
-                }
+            // Slots are numbered from 1, but a deploy may leave gaps: count them.
+            while service.slots.len() < replicas as usize {
+                let index = free_index(name, service, retiring, false);
+                self.spawn_slot(name, service, index, retiring);
             }
             let removed: Vec<u32> = service
                 .slots
-                .range(replicas + 1..)
-                .map(|(i, _)| *i)
+                .keys()
+                .skip(replicas as usize)
+                .copied()
                 .collect();
             for index in removed.into_iter().rev() {
                 if let Some(slot) = service.slots.remove(&index) {
@@ -401,9 +425,23 @@ impl Inner {
         index: u32,
         retiring: &mut BTreeMap<(String, u32), JoinHandle<()>>,
     ) {
-        let Some(plan) = self.plans.get(name).cloned() else {
+        let Some(plan) = service.plan.clone() else {
             return;
         };
+        let slot = self.start_slot(name, service, index, plan, retiring);
+        service.slots.insert(index, slot);
+    }
+
+    /// Starts a replica of `plan` in slot `index` of `name` (after the replica that
+    /// held the slot before, if it is still stopping); the caller keeps its handle.
+    pub(crate) fn start_slot(
+        self: &Arc<Self>,
+        name: &str,
+        service: &mut ServiceControl,
+        index: u32,
+        plan: Arc<ServicePlan>,
+        retiring: &mut BTreeMap<(String, u32), JoinHandle<()>>,
+    ) -> SlotHandle {
         let id = format!("{name}-{index}");
         let log = service
             .logs
@@ -453,14 +491,11 @@ impl Inner {
             slot::run(context, stopped).await;
             inner.slot_ended(&service, index, generation);
         });
-        service.slots.insert(
-            index,
-            SlotHandle {
-                generation,
-                stop,
-                task,
-            },
-        );
+        SlotHandle {
+            generation,
+            stop,
+            task,
+        }
     }
 
     /// A slot's task ended: its replica is shown stopped while the slot is still
@@ -470,7 +505,7 @@ impl Inner {
         let current = control
             .services
             .get(name)
-            .and_then(|s| s.slots.get(&index))
+            .and_then(|s| s.slots.get(&index).or_else(|| s.surge.get(&index)))
             .map(|slot| slot.generation);
         self.status.send_modify(|status| {
             let Some(service) = status.services.get_mut(name) else {
@@ -514,4 +549,21 @@ impl Inner {
             }
         });
     }
+}
+
+/// The lowest slot number of `name` that no replica holds (nor, with `avoid_retiring`,
+/// one still stopping: a deploy must not wait for it).
+pub(crate) fn free_index(
+    name: &str,
+    service: &ServiceControl,
+    retiring: &BTreeMap<(String, u32), JoinHandle<()>>,
+    avoid_retiring: bool,
+) -> u32 {
+    (1..)
+        .find(|index| {
+            let taken = service.slots.contains_key(index) || service.surge.contains_key(index);
+            let stopping = avoid_retiring && retiring.contains_key(&(name.to_owned(), *index));
+            !taken && !stopping
+        })
+        .unwrap_or(u32::MAX)
 }
