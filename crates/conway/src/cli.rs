@@ -153,6 +153,13 @@ pub(crate) enum Command {
         component: ComponentArgs,
     },
     /// Change a running system to a new declared state.
+    #[command(
+        after_help = "The manifest is checked first (FILE:LINE:COLUMN errors, exit 1); then `conway up`\n\
+starts new services, drains and stops removed ones, rolls changed ones (run, build, env,\n\
+version, health) one replica at a time, scales, and applies policy changes (routes,\n\
+resilience, rate limits, consumers) without restarting anything.\n\n\
+Examples:\n  conway apply -f conway.toml\n  conway apply -f conway.toml --output json"
+    )]
     Apply {
         #[command(flatten)]
         manifest: ManifestArg,
@@ -190,13 +197,24 @@ pub(crate) enum Command {
         replicas: u32,
     },
     /// Roll a service to a new version, or send it a canary share of traffic.
+    // `--version` is the new version here, not conway's (which `propagate_version` adds).
+    #[command(disable_version_flag = true)]
+    #[command(
+        after_help = "A rolling deploy starts one new replica at a time; each must pass its health checks\n\
+before an old one is deregistered and stopped. A new replica that is not healthy within\n\
+--health-timeout, or exits 3 times first, rolls the deploy back (exit 1, saying why).\n\
+A canary runs beside the old replicas and gets PERCENT% of requests at the gateway and in\n\
+the mesh until --promote (every replica rolled to it) or --rollback.\n\n\
+Examples:\n  conway deploy orders --version 1.5.0\n  conway deploy orders --version 1.5.0 --run 'target/release/orders-1.5 --port $PORT'\n  conway deploy orders --version 1.5.0 --canary 10\n  conway deploy orders --promote\n  conway deploy orders --rollback\n  conway deploy orders --status --output json"
+    )]
     Deploy {
         /// The service.
         service: String,
         /// The new version.
         #[arg(long)]
         version: Option<String>,
-        /// The new version's command, if it differs.
+        /// The new version's command, if it differs: words split on spaces, or a JSON
+        /// array of arguments.
         #[arg(long, value_name = "CMD")]
         run: Option<String>,
         /// Send this percentage of traffic to the new version until promoted.
@@ -208,6 +226,15 @@ pub(crate) enum Command {
         /// Remove the canary.
         #[arg(long, conflicts_with = "canary")]
         rollback: bool,
+        /// How long each new replica may take to become healthy (default 60s).
+        #[arg(long, value_name = "DURATION")]
+        health_timeout: Option<conway_core::units::Duration>,
+        /// Return once the deploy started, without following it.
+        #[arg(long)]
+        detach: bool,
+        /// Show the service's last deploy and its steps.
+        #[arg(long, conflicts_with_all = ["version", "run", "canary", "promote", "rollback"])]
+        status: bool,
     },
     /// Show observed and declared dependencies.
     Graph {
@@ -253,6 +280,8 @@ pub(crate) enum Command {
     /// Chaos experiments and kills.
     #[command(subcommand)]
     Chaos(ChaosCommand),
+    /// What was done to the running system: deploys, applies, chaos kills.
+    Events,
     /// Governance findings: undeclared calls, services without an owner, open routes.
     Lint {
         #[command(flatten)]
@@ -309,6 +338,12 @@ pub(crate) enum ChaosCommand {
         experiment: PathBuf,
     },
     /// Kill instances of a service (SIGKILL), once or repeatedly.
+    #[command(
+        after_help = "The kills run in `conway up` as a job, which goes on after this command returns;\n\
+each is recorded as a `chaos.kill` event (`conway events`). The supervisor restarts what\n\
+was killed, as after any crash.\n\n\
+Examples:\n  conway chaos kill orders                          # one random instance, once\n  conway chaos kill orders --instance orders-2\n  conway chaos kill orders --every 10s --for 2m\n  conway chaos stop                                 # every running job"
+    )]
     Kill {
         /// The service.
         service: String,
@@ -317,11 +352,16 @@ pub(crate) enum ChaosCommand {
         instance: Option<String>,
         /// Kill again at this interval (e.g. 10s).
         #[arg(long)]
-        every: Option<String>,
-        /// Stop after this long (e.g. 2m).
-        #[arg(long = "for")]
-        duration: Option<String>,
+        every: Option<conway_core::units::Duration>,
+        /// Stop after this long (e.g. 2m; needs --every).
+        #[arg(long = "for", requires = "every")]
+        duration: Option<conway_core::units::Duration>,
     },
-    /// Stop every chaos job.
-    Stop,
+    /// Stop a chaos job, or every running one.
+    Stop {
+        /// The job (`chaos-1`); default: every running job.
+        job: Option<String>,
+    },
+    /// List the chaos jobs.
+    Jobs,
 }

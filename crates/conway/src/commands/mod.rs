@@ -2,6 +2,7 @@
 
 mod gateway;
 mod lint;
+mod operations;
 pub(crate) mod registry;
 mod scale;
 mod schema;
@@ -62,7 +63,11 @@ pub(crate) fn run(cli: Cli) -> Outcome {
             gateway::run(proxy_run(gateway::Role::Mesh, cli.global.server, proxy))
         }
         Command::Agent { .. } => Outcome::NotBuilt("agent"),
-        Command::Apply { .. } => Outcome::NotBuilt("apply"),
+        Command::Apply { manifest } => block_on(operations::apply(
+            &cli.global.server,
+            output,
+            &manifest.file,
+        )),
         Command::Services => block_on(registry::services(&cli.global.server, output)),
         Command::Instances { service } => block_on(registry::instances(
             &cli.global.server,
@@ -87,7 +92,31 @@ pub(crate) fn run(cli: Cli) -> Outcome {
         Command::Scale { service, replicas } => {
             block_on(scale::run(&cli.global.server, output, &service, replicas))
         }
-        Command::Deploy { .. } => Outcome::NotBuilt("deploy"),
+        Command::Deploy {
+            service,
+            version,
+            run,
+            canary,
+            promote,
+            rollback,
+            health_timeout,
+            detach,
+            status,
+        } => block_on(operations::deploy(
+            &cli.global.server,
+            output,
+            operations::DeployArgs {
+                service,
+                version,
+                run,
+                canary,
+                promote,
+                rollback,
+                health_timeout,
+                detach,
+                status,
+            },
+        )),
         Command::Graph { format } => block_on(telemetry::graph(&cli.global.server, output, format)),
         Command::Traces {
             service,
@@ -123,8 +152,30 @@ pub(crate) fn run(cli: Cli) -> Outcome {
             follow,
         )),
         Command::Chaos(ChaosCommand::Run { .. }) => Outcome::NotBuilt("chaos run"),
-        Command::Chaos(ChaosCommand::Kill { .. }) => Outcome::NotBuilt("chaos kill"),
-        Command::Chaos(ChaosCommand::Stop) => Outcome::NotBuilt("chaos stop"),
+        Command::Chaos(ChaosCommand::Kill {
+            service,
+            instance,
+            every,
+            duration,
+        }) => block_on(operations::chaos_kill(
+            &cli.global.server,
+            output,
+            conway_core::api::ChaosKillRequest {
+                service,
+                instance,
+                every,
+                duration,
+            },
+        )),
+        Command::Chaos(ChaosCommand::Stop { job }) => block_on(operations::chaos_stop(
+            &cli.global.server,
+            output,
+            job.as_deref(),
+        )),
+        Command::Chaos(ChaosCommand::Jobs) => {
+            block_on(operations::chaos_jobs(&cli.global.server, output))
+        }
+        Command::Events => block_on(operations::events(&cli.global.server, output)),
         Command::Lint { manifest } => {
             block_on(lint::run(&manifest.file, &cli.global.server, output))
         }

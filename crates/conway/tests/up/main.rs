@@ -2,7 +2,10 @@
 //! (`conway_test_support::TEST_SERVICE`, shell one-liners), checked through its control plane's API, its
 //! gateway, its output and the process table.
 
+mod apply;
 mod autoscale;
+mod chaos;
+mod deploy;
 mod failures;
 mod lifecycle;
 mod logs;

@@ -4,9 +4,11 @@
 //! would when run apart — until Ctrl-C or SIGTERM stops them: instances first, then the
 //! proxy, then the control plane.
 
+mod apply;
 mod autoscale;
 mod build;
 mod logs;
+mod operations;
 mod proxy;
 mod report;
 mod scale;
@@ -209,6 +211,7 @@ impl System {
             .build()?;
         // Scale requests reach the supervisor once it exists; until then they get 503.
         let scaler = Arc::new(scale::Slot::default());
+        let operated = Arc::new(operations::Slot::default());
         let otlp_url = format!("http://{}", otlp.local_addr()?);
         let telemetry_tasks = telemetry.start();
         let api = conway_server::router(
@@ -220,7 +223,9 @@ impl System {
         );
         let decisions = conway_supervisor::autoscale::Decisions::default();
         let router = autoscale::with_metrics(
-            scale::router(scaler.clone()).fallback_service(api),
+            scale::router(scaler.clone())
+                .merge(operations::router(operated.clone()))
+                .fallback_service(api),
             decisions.clone(),
         );
         let (stop_api, api_stopped) = watch::channel(false);
@@ -233,7 +238,7 @@ impl System {
             )),
             serving: tokio::spawn(conway_server::serve(listener, router, until(api_stopped))),
             _telemetry: telemetry_tasks,
-            checks: conway_server::spawn_health_checks(registry),
+            checks: conway_server::spawn_health_checks(registry.clone()),
         };
         let proxy = match proxy::Proxy::start(
             manifest,
@@ -253,6 +258,7 @@ impl System {
         options.mesh = Some(proxy.mesh);
         options.otlp = Some(otlp_url.clone());
         options.upstreams = proxy.upstreams.clone();
+        let launcher = options.launcher.clone();
         let (supervisor, events) =
             match Supervisor::new(manifest, manifest_dir, client.clone(), options) {
                 Ok(created) => created,
@@ -263,6 +269,13 @@ impl System {
                 }
             };
         scaler.set(Arc::new(supervisor.clone()));
+        operated.set(operations::Parts::new(
+            &supervisor,
+            registry,
+            manifest,
+            manifest_dir,
+            launcher,
+        ));
         let autoscaler = conway_supervisor::autoscale::Autoscaler::start(
             manifest,
             &supervisor,
