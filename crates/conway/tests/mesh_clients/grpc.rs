@@ -1,6 +1,6 @@
 //! gRPC through the mesh: a tonic server is the `greeter` service; a tonic client calls
 //! it as `client` would, on `client`'s `CONWAY_UPSTREAM_GREETER` listener (h2c, prior
-//! knowledge). The messages are derived with prost by hand, so no protoc; the calls go
+//! knowledge), and, as an outside client, through the gateway. The messages are derived with prost by hand, so no protoc; the calls go
 //! through tonic's own client and server machinery with its prost codec, as generated
 //! code would. Unary and server-streaming calls, with their status, message and
 //! metadata (headers, and trailers after the messages), must arrive as sent.
@@ -238,24 +238,13 @@ fn hello(name: &str) -> tonic::Request<HelloRequest> {
     request
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grpc_calls_keep_their_status_and_trailers_through_the_mesh() {
-    let gate = Arc::new(Semaphore::new(0));
-    let greeter = serve(Greeter { gate: gate.clone() }).await;
-    let up = Up::start(&format!(
-        "{}{}",
-        client(&["greeter"]),
-        external("greeter", &greeter, "")
-    ));
-    up.wait_healthy("greeter", 1);
-    let upstream = up.environment("client")["CONWAY_UPSTREAM_GREETER"]
-        .as_str()
-        .expect("CONWAY_UPSTREAM_GREETER")
-        .to_owned();
-    let mut grpc = GreeterClient::connect(&upstream).await;
+/// Every call of the greeter through `url`, checking what arrives. `caller` is who the
+/// greeter should be told called (`nobody` when no `x-conway-caller` comes).
+async fn check_calls(url: &str, gate: &Semaphore, caller: &str) {
+    let mut grpc = GreeterClient::connect(url).await;
 
-    // Unary: the reply, its header metadata, and the caller the mesh knows from the
-    // listener. The first call may come before the proxy has seen greeter healthy.
+    // Unary: the reply, its header metadata, and the caller. The first call may come
+    // before the proxy has seen greeter healthy.
     let deadline = tokio::time::Instant::now() + PATIENCE;
     let reply = loop {
         match grpc.say_hello(hello("ada")).await {
@@ -269,7 +258,10 @@ async fn grpc_calls_keep_their_status_and_trailers_through_the_mesh() {
     };
     assert_eq!(reply.metadata().get("x-greeter").unwrap(), "greeter-1");
     assert_eq!(reply.metadata().get("x-request-tag").unwrap(), "tag-42");
-    assert_eq!(reply.into_inner().message, "hello ada, from client");
+    assert_eq!(
+        reply.into_inner().message,
+        format!("hello ada, from {caller}")
+    );
 
     // Unary error (a trailers-only answer): code, message and metadata unchanged.
     let status = grpc.say_hello(hello("")).await.expect_err("an error");
@@ -316,6 +308,25 @@ async fn grpc_calls_keep_their_status_and_trailers_through_the_mesh() {
         .expect_err("unimplemented");
     assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
     assert_eq!(status.message(), "/conway.test.Greeter/Nope");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_calls_keep_their_status_and_trailers_through_the_mesh() {
+    let gate = Arc::new(Semaphore::new(0));
+    let greeter = serve(Greeter { gate: gate.clone() }).await;
+    let up = Up::start(&format!(
+        "{}{}",
+        client(&["greeter"]),
+        external("greeter", &greeter, "")
+    ));
+    up.wait_healthy("greeter", 1);
+    let upstream = up.environment("client")["CONWAY_UPSTREAM_GREETER"]
+        .as_str()
+        .expect("CONWAY_UPSTREAM_GREETER")
+        .to_owned();
+
+    // The listener is client's own, so the greeter is told client called.
+    check_calls(&upstream, &gate, "client").await;
 
     // The proxy counted the calls as client's, to greeter.
     let metrics = up.metrics();
@@ -327,4 +338,18 @@ async fn grpc_calls_keep_their_status_and_trailers_through_the_mesh() {
         }),
         "no requests of client to greeter in:\n{metrics}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_calls_keep_their_status_and_trailers_through_the_gateway() {
+    let gate = Arc::new(Semaphore::new(0));
+    let greeter = serve(Greeter { gate: gate.clone() }).await;
+    let up = Up::start(&format!(
+        "[[gateway.routes]]\npath = \"/conway.test.Greeter\"\nservice = \"greeter\"\n\n{}",
+        external("greeter", &greeter, "")
+    ));
+    up.wait_healthy("greeter", 1);
+
+    // From outside there is no calling service: the greeter is told nobody called.
+    check_calls(&up.url("gateway"), &gate, "nobody").await;
 }
