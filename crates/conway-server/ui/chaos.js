@@ -1,8 +1,10 @@
 // Chaos: the faults in force (declared in the manifest, or set at run time through
-// PUT /v1/services/{name}/faults), and forms to start and stop delay and abort faults.
+// PUT /v1/services/{name}/faults), forms to start and stop delay and abort faults, and
+// instance kills (kills.js).
 
 import { ApiError, getJson, poll, send, setToken } from './api.js';
-import { badge, empty, failed, fill, h, notYet, row, section, table } from './dom.js';
+import { badge, empty, failed, fill, h, row, section, table } from './dom.js';
+import { kills } from './kills.js';
 
 const COLUMNS = ['Service', 'Fault', 'Settings', 'Source', 'Action'];
 const KINDS = ['delay', 'abort'];
@@ -105,11 +107,11 @@ export default async function chaos(main, route, signal) {
   const faults = h('div');
   const inject = h('div');
   const status = h('div', { role: 'status', class: 'meta' });
+  const killing = h('div');
   main.append(h('h1', {}, 'Chaos'),
     section('faults-title', 'Faults in force', faults, status),
     section('inject-title', 'Start a fault', inject),
-    section('kill-title', 'Kill an instance',
-      h('p', {}, 'Instance kills need the supervisor’s chaos endpoints.'), notYet('Kill an instance')));
+    section('kill-title', 'Kill an instance', killing));
   let config = null;
   let shown = '';
   const refresh = async () => {
@@ -131,4 +133,5 @@ export default async function chaos(main, route, signal) {
     }
   }
   poll(refresh, 2000, signal, (error) => fill(faults, failed(error)));
+  kills(killing, signal);
 }

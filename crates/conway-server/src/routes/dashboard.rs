@@ -49,6 +49,7 @@ const ASSETS: &[Asset] = assets![
     "logs.js",
     "chaos.js",
     "actions.js",
+    "kills.js",
 ];
 
 /// Each file's `ETag`, in `ASSETS` order.

@@ -229,6 +229,12 @@ async fn check_traces(page: &Browser, telemetry: bool) {
 
 async fn check_chaos(page: &Browser, http: &reqwest::Client, url: &str) {
     page.visit("chaos", "Chaos").await;
+    // A lone control plane kills nothing: the form says why.
+    page.until(
+        "the kill form disabled",
+        "const f = document.querySelector('form.kill'); return f && f.querySelector('fieldset').disabled && f.querySelector('.why').textContent.includes('conway up')",
+    )
+    .await;
     page.until(
         "the payments abort",
         "return document.querySelector('tr[data-fault=\"payments/abort\"]')",

@@ -168,6 +168,29 @@ async fn scaling_a_service_from_its_page_changes_its_replicas() {
                 .collect();
             assert_eq!(versions, [json!("1.1.0"), json!("1.1.0")]);
         }
+        if width == 375 {
+            // A kill from the Chaos page: the supervisor restarts the instance, and its
+            // page counts the restart.
+            page.visit("chaos", "Chaos").await;
+            page.until(
+                "the kill form, enabled, offering web",
+                "const f = document.querySelector('form.kill'); return f && !f.querySelector('fieldset').disabled && f.querySelector('select').value === 'web'",
+            )
+            .await;
+            page.click("form.kill button[type=submit]").await;
+            page.until(
+                "the kill job, finished after one kill",
+                "const r = document.querySelector('tr[data-job]'); return r && r.dataset.state === 'finished' && r.querySelector('[data-label=Kills]').textContent === '1'",
+            )
+            .await;
+            page.shot("up-chaos").await;
+            page.visit("service/web", "web").await;
+            page.until(
+                "the restart counted",
+                "const r = document.querySelector('tr[data-instance]'); return r && r.querySelector('[data-label=Restarts]').textContent === '1'",
+            )
+            .await;
+        }
         page.client.close().await.expect("close the session");
     }
 }
