@@ -136,7 +136,14 @@ pub fn spawn_reporter(
     table: Arc<ArcSwap<Table>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let client = match Client::builder(server).timeout(REPORT_EVERY).build() {
+    let mut builder = Client::builder(server).timeout(REPORT_EVERY);
+    // A report is a change: it needs the admin token where the control plane asks for one.
+    if let Ok(token) = std::env::var(conway_client::TOKEN_ENV)
+        && !token.is_empty()
+    {
+        builder = builder.token(token);
+    }
+    let client = match builder.build() {
         Ok(client) => client,
         Err(error) => {
             tracing::warn!(%error, "no load reports");
@@ -190,6 +197,46 @@ mod tests {
         assert_eq!(inflight.get(), 1);
         drop(first);
         assert_eq!(inflight.get(), 0);
+    }
+
+    fn table(services: &[&str], previous: &Table) -> Table {
+        let mut snapshot = conway_client::MirrorSnapshot::default();
+        for name in services {
+            snapshot.config.services.insert(
+                (*name).to_owned(),
+                conway_core::manifest::Service::default(),
+            );
+        }
+        Table::build(&snapshot, previous)
+    }
+
+    #[test]
+    fn the_report_averages_the_samples_and_survives_a_new_table() {
+        let first = table(&["orders", "catalog"], &Table::default());
+        let orders = first.service("orders").expect("orders").clone();
+        let mut sampler = Sampler::default();
+        let held: Vec<_> = (0..4).map(|_| orders.inflight.enter()).collect();
+        sampler.sample(&first);
+        sampler.sample(&first);
+        drop(held);
+        sampler.sample(&first);
+        // The counter carries over to the next table: a request in flight across a
+        // registry change still counts, and ends on the same counter.
+        let second = table(&["orders", "catalog"], &first);
+        let still = second.service("orders").expect("orders").inflight.enter();
+        sampler.sample(&second);
+        let report = sampler.report(&second, REPORT_EVERY);
+        assert_eq!(report.interval_ms, 1000);
+        let names: Vec<&str> = report.services.iter().map(|s| s.service.as_str()).collect();
+        assert_eq!(names, ["catalog", "orders"]);
+        let orders = &report.services[1];
+        assert_eq!(orders.inflight, 9.0 / 4.0, "(4 + 4 + 0 + 1) / 4 samples");
+        assert_eq!(orders.current, 1);
+        assert_eq!(orders.breaker, BreakerState::Closed);
+        assert_eq!(report.services[0].inflight, 0.0);
+        drop(still);
+        let next = sampler.report(&second, REPORT_EVERY);
+        assert_eq!(next.services[1].inflight, 0.0, "a fresh interval");
     }
 
     #[test]

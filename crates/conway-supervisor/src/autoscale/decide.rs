@@ -7,9 +7,10 @@
 //!   samples in the stable window, the **panic** average the mean of those in the panic
 //!   window (each over the part of the window the decider has seen).
 //! - Stable: `desired = ceil(stable average / target)`.
-//! - Panic begins when the panic average reaches twice the target for each ready
-//!   replica (`panic ≥ 2 × target × ready`), and lasts until a whole stable window has
-//!   passed without that. While panicking, `desired = max(stable, ceil(panic average /
+//! - Panic begins when the panic average asks for twice the ready replicas
+//!   (`ceil(panic average / target) ≥ 2 × ready`: load at twice the target per ready
+//!   replica, rounded up to whole replicas as Knative rounds it), and lasts until a whole
+//!   stable window has passed without that. While panicking, `desired = max(stable, ceil(panic average /
 //!   target))`, and never less than the most it asked for since panic began: panic never
 //!   scales down.
 //! - Scaling down waits for the stable window: the count goes down to `n` only once every
@@ -52,7 +53,7 @@ impl From<&Autoscale> for Policy {
     }
 }
 
-/// The panic threshold: this many times the target per ready replica.
+/// The panic threshold: the panic window asks for this many times the ready replicas.
 pub const PANIC_THRESHOLD: f64 = 2.0;
 
 /// One decision and what it rests on.
@@ -127,7 +128,7 @@ impl Decider {
         let stable_wanted = replicas(stable);
         let panic_wanted = replicas(panic);
 
-        let over = panic >= PANIC_THRESHOLD * policy.target * f64::from(ready.max(1));
+        let over = f64::from(panic_wanted) >= PANIC_THRESHOLD * f64::from(ready.max(1));
         if over {
             self.panic_at = Some(now);
         } else if self
@@ -262,20 +263,28 @@ mod tests {
     #[test]
     fn a_jump_to_twice_the_target_panics_and_scales_up_at_once() {
         let mut run = Run::new(policy());
-        run.feed(60, 1.0);
+        run.feed(60, 1.5);
         assert_eq!(run.decide(1, 1).desired, 1);
-        // Load jumps to 8 in flight on one replica (target 2): after 3 s the panic
-        // window's mean is (3 × 1 + 3 × 8) / 6 = 4.5 ≥ 2 × 2 × 1.
-        run.feed(2, 8.0);
-        let calm = run.decide(1, 1);
-        assert!(!calm.panicking, "{calm:?}");
-        assert_eq!(calm.desired, 1, "the stable mean barely moved");
+        // Load jumps to 8 in flight on one replica (target 2): after 1 s the panic
+        // window's mean is (5 × 1.5 + 8) / 6 ≈ 2.6, which asks for ceil(2.6 / 2) = 2
+        // replicas: twice the one ready.
         run.feed(1, 8.0);
         let panic = run.decide(1, 1);
         assert!(panic.panicking, "{panic:?}");
-        assert_eq!(panic.desired, 3, "ceil(4.5 / 2)");
+        assert_eq!(panic.desired, 2, "ceil(2.58 / 2)");
+        run.feed(2, 8.0);
+        let more = run.decide(2, 1);
+        assert_eq!(
+            more.desired, 3,
+            "ceil((3 × 1.5 + 3 × 8) / 6 / 2) = ceil(2.4)"
+        );
         run.feed(3, 8.0);
         assert_eq!(run.decide(3, 1).desired, 4, "ceil(8 / 2)");
+        // With three ready, eight in flight asks for four: not twice three, no panic
+        // of its own, but panic holds until a stable window after the last crossing.
+        let held = run.decide(4, 3);
+        assert!(held.panicking);
+        assert_eq!(held.desired, 4);
     }
 
     #[test]
