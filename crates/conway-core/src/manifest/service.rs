@@ -124,7 +124,8 @@ pub struct Autoscale {
     /// Load is averaged over this window; scaling down waits for it.
     #[serde(default = "Autoscale::default_stable_window")]
     pub stable_window: Duration,
-    /// When load over this short window reaches twice the target, scale up at once.
+    /// When load over this short window reaches twice the target per ready instance,
+    /// scale up at once (panic mode, which never scales down); at least 1s.
     #[serde(default = "Autoscale::default_panic_window")]
     pub panic_window: Duration,
 }

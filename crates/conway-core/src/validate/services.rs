@@ -159,7 +159,12 @@ fn check_replicas(service: &Service, path: &Path, report: &mut Report<'_, '_>) {
             "target_inflight must be at least 1",
         );
     }
-    if autoscale.panic_window > autoscale.stable_window {
+    if autoscale.panic_window.get() < std::time::Duration::from_secs(1) {
+        report.error(
+            &at.key("panic_window"),
+            "panic_window must be at least 1s: the proxies report load once a second",
+        );
+    } else if autoscale.panic_window > autoscale.stable_window {
         report.error(
             &at.key("panic_window"),
             "panic_window must not be longer than stable_window",

@@ -189,6 +189,12 @@ fn autoscale_targets_and_windows_make_sense() {
             ),
         ],
     );
+    assert_error(
+        "[services.web]\nrun = [\"web\"]\nautoscale = { max = 4, stable_window = \"10s\", panic_window = \"500ms\" }\n",
+        3,
+        62,
+        &["panic_window must be at least 1s", "once a second"],
+    );
 }
 
 #[test]
