@@ -13,6 +13,19 @@ use crate::system::api;
 
 const CONWAY: &str = env!("CARGO_BIN_EXE_conway");
 
+/// A service that answers every request 500: its circuit breaker opens.
+const BROKEN: &str = r#"
+import http.server, os
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(500)
+        self.send_header("content-length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"#;
+
 fn up(dir: &Path) -> Process {
     let manifest = dir.join("conway.toml");
     std::fs::write(
@@ -22,7 +35,12 @@ fn up(dir: &Path) -> Process {
              [[gateway.routes]]\npath = \"/web\"\nservice = \"web\"\n\n\
              [services.web]\nrun = [\"python3\", {TEST_SERVICE:?}]\nversion = \"1.0.0\"\n\
              health = {{ tcp = true, interval = \"200ms\" }}\n\n\
-             [services.web.resilience]\ncircuit_breaker = {{ failure_ratio = 0.5 }}\n"
+             [services.web.resilience]\ncircuit_breaker = {{ failure_ratio = 0.5 }}\n\n\
+             [[gateway.routes]]\npath = \"/broken\"\nservice = \"broken\"\n\n\
+             [services.broken]\nrun = [\"python3\", \"-c\", {BROKEN:?}]\n\
+             health = {{ tcp = true, interval = \"200ms\" }}\n\n\
+             [services.broken.resilience]\n\
+             circuit_breaker = {{ failure_ratio = 0.5, min_requests = 5, open_for = \"60s\" }}\n"
         ),
     )
     .expect("write the manifest");
@@ -70,6 +88,18 @@ async fn scaling_a_service_from_its_page_changes_its_replicas() {
     let http = reqwest::Client::new();
     assert_eq!(instances(&http, &url).await.len(), 1);
 
+    // Failures through the gateway open broken's breaker.
+    let gateway = system.url("gateway");
+    for _ in 0..20 {
+        let status = http
+            .get(format!("{gateway}/broken/x"))
+            .send()
+            .await
+            .expect("the gateway answers")
+            .status();
+        assert!(status.is_server_error(), "{status}");
+    }
+
     let driver = Driver::start();
     for width in [1280, 375] {
         let page = Browser::open(&driver, &url, width).await;
@@ -78,6 +108,11 @@ async fn scaling_a_service_from_its_page_changes_its_replicas() {
         page.until(
             "the breaker reported closed",
             "const b = document.querySelector('tr[data-service=web] [data-breaker]'); return b && b.dataset.breaker === 'closed'",
+        )
+        .await;
+        page.until(
+            "broken's breaker reported open",
+            "const b = document.querySelector('tr[data-service=broken] [data-breaker]'); return b && b.dataset.breaker === 'open' && b.textContent === 'open'",
         )
         .await;
         page.shot("up-overview").await;
@@ -174,9 +209,16 @@ async fn scaling_a_service_from_its_page_changes_its_replicas() {
             page.visit("chaos", "Chaos").await;
             page.until(
                 "the kill form, enabled, offering web",
-                "const f = document.querySelector('form.kill'); return f && !f.querySelector('fieldset').disabled && f.querySelector('select').value === 'web'",
+                "const f = document.querySelector('form.kill'); return f && !f.querySelector('fieldset').disabled && [...f.querySelectorAll('option')].some(o => o.value === 'web')",
             )
             .await;
+            page.client
+                .find(Locator::Css("form.kill select[name=service]"))
+                .await
+                .expect("the service menu")
+                .select_by_value("web")
+                .await
+                .expect("choose web");
             page.click("form.kill button[type=submit]").await;
             page.until(
                 "the kill job, finished after one kill",
