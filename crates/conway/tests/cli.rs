@@ -179,11 +179,11 @@ fn schema_prints_a_json_schema() {
 #[test]
 fn a_verb_not_built_yet_says_so_in_one_line_and_exits_2() {
     let (dir, _) = manifest(VALID);
-    let out = conway(&["apply"], dir.path());
+    let out = conway(&["agent"], dir.path());
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("conway apply: not yet"), "{stderr}");
+    assert!(stderr.starts_with("conway agent: not yet"), "{stderr}");
     assert_eq!(text(&out.stdout), "");
 }
 
@@ -249,4 +249,40 @@ fn version_prints_the_package_version() {
         text(&out.stdout).trim(),
         format!("conway {}", env!("CARGO_PKG_VERSION"))
     );
+}
+
+#[test]
+fn deploy_apply_and_chaos_teach_with_examples() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    for (args, example) in [
+        (
+            &["deploy", "--help"][..],
+            "conway deploy orders --version 1.5.0 --canary 10",
+        ),
+        (&["apply", "--help"], "conway apply -f conway.toml"),
+        (
+            &["chaos", "kill", "--help"],
+            "conway chaos kill orders --every 10s --for 2m",
+        ),
+    ] {
+        let out = conway(args, dir.path());
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        let help = text(&out.stdout);
+        assert!(help.contains(example), "{args:?}: {help}");
+    }
+    // `--version` of deploy is the new version, not conway's own.
+    let out = conway(
+        &[
+            "deploy",
+            "web",
+            "--version",
+            "2.0",
+            "--server",
+            "http://127.0.0.1:1",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let out = conway(&["chaos", "kill", "web", "--for", "2m"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "--for needs --every");
 }
