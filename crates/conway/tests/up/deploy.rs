@@ -81,6 +81,25 @@ fn served_by_version(up: &Running, n: usize) -> BTreeMap<String, usize> {
     counts
 }
 
+/// `GET http://web/` through the mesh listener, as a service's `http_proxy` sends it:
+/// the instance that answered.
+fn through_mesh(up: &Running) -> String {
+    use std::io::{Read, Write};
+    let mesh = up.url("mesh");
+    let address = mesh.strip_prefix("http://").expect("http URL");
+    let mut stream = std::net::TcpStream::connect(address).expect("connect to the mesh");
+    write!(
+        stream,
+        "GET http://web/ HTTP/1.1\r\nhost: web\r\nconnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    assert!(head.starts_with("HTTP/1.1 200"), "{answer}");
+    body.trim().to_owned()
+}
+
 fn post(up: &Running, path: &str, body: &str) -> (u16, Value) {
     let (status, text) = http(
         "POST",
@@ -240,6 +259,20 @@ fn a_canary_takes_its_share_at_the_gateway_then_is_promoted() {
     for version in ["1.0", "2.0"] {
         let n = counts.get(version).copied().unwrap_or(0);
         assert!((60..=140).contains(&n), "{counts:?}");
+    }
+
+    // The mesh applies the same split to calls between services.
+    let versions_now = versions(&up, "web");
+    let mut through = BTreeMap::<String, usize>::new();
+    for _ in 0..200 {
+        let instance = through_mesh(&up);
+        *through
+            .entry(versions_now.get(&instance).cloned().unwrap_or(instance))
+            .or_default() += 1;
+    }
+    for version in ["1.0", "2.0"] {
+        let n = through.get(version).copied().unwrap_or(0);
+        assert!((60..=140).contains(&n), "through the mesh: {through:?}");
     }
 
     let (code, stdout, stderr) = cli(&up, &["deploy", "web", "--promote"]);
