@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{CONWAY, Running, Up, header, http, service};
+use conway_test_support::wait_for;
+
+use crate::support::{CONWAY, PATIENCE, Running, Up, header, http, service};
 
 /// `conway ARGS --server CONTROL_PLANE`: exit code, stdout, stderr.
 pub(crate) fn cli(up: &Running, args: &[&str]) -> (i32, String, String) {
@@ -179,6 +181,35 @@ fn a_rolling_deploy_replaces_every_replica_without_failing_a_request() {
     assert_eq!(deployment["state"], "done");
     assert_eq!(deployment["from"], "1.0");
     assert_eq!(deployment["to"], "2.0");
+    // Scaling after a deploy starts the deployed version, and removes the
+    // highest-numbered replicas first, whatever numbers the deploy left.
+    let scale = |n: u32| {
+        let (status, body) = post(
+            &up,
+            "/v1/services/web/scale",
+            &format!("{{\"replicas\": {n}}}"),
+        );
+        assert_eq!(status, 200, "{body}");
+    };
+    scale(3);
+    wait_for("three healthy replicas", PATIENCE, || {
+        up.healthy("web").len() == 3
+    });
+    let three = versions(&up, "web");
+    assert!(three.values().all(|v| v == "2.0"), "{three:?}");
+    scale(1);
+    let lowest = three
+        .keys()
+        .min_by_key(|id| {
+            id.trim_start_matches("web-")
+                .parse::<u32>()
+                .unwrap_or(u32::MAX)
+        })
+        .cloned()
+        .expect("an instance");
+    wait_for("one replica left", PATIENCE, || {
+        versions(&up, "web").into_keys().collect::<Vec<_>>() == [lowest.clone()]
+    });
 }
 
 #[test]
