@@ -2,7 +2,7 @@
 //! ([`Deploy`]), apply a changed manifest ([`Supervisor::apply`]), kill an instance
 //! ([`Supervisor::kill`], for chaos), and read what was done ([`Supervisor::history`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -103,9 +103,15 @@ impl Supervisor {
 
     /// Brings the supervised services to `manifest` (`manifest_dir` is where relative
     /// `workdir`s start): new services start at once, removed ones are deregistered and
-    /// stopped, changed ones are rolled one replica at a time, and replica counts are
-    /// scaled. Builds are the caller's, before.
-    pub fn apply(&self, manifest: &Manifest, manifest_dir: &Path) -> SupervisedChanges {
+    /// stopped, changed ones — and those in `rebuilt`, whose build ran again — are rolled
+    /// one replica at a time, and replica counts are scaled. Builds are the caller's,
+    /// before.
+    pub fn apply(
+        &self,
+        manifest: &Manifest,
+        manifest_dir: &Path,
+        rebuilt: &BTreeSet<String>,
+    ) -> SupervisedChanges {
         let wanted = plans(manifest, manifest_dir);
         let mut changes = SupervisedChanges::default();
         let current: BTreeMap<String, Option<Arc<ServicePlan>>> = {
@@ -146,7 +152,7 @@ impl Supervisor {
                     ..b.clone()
                 } == plan
             });
-            if !same {
+            if !same || rebuilt.contains(&name) {
                 match self.inner.redeploy(&name, plan) {
                     Ok(_) => changes.redeployed.push(name),
                     Err(error) => changes.problems.push(format!("{name}: {error}")),

@@ -66,9 +66,10 @@ impl Inner {
     }
 
     pub(super) async fn promote(self: &Arc<Self>, name: &str) {
-        let Some((_, new, timeout)) = self.plans_of(name) else {
+        let Some((old, new, timeout)) = self.plans_of(name) else {
             return;
         };
+        self.start_new_replicas_as(name, &new);
         let (wanted, canaries) = {
             let control = self.control.lock();
             control
@@ -87,6 +88,7 @@ impl Inner {
         for index in &started {
             if let Err(reason) = self.wait_healthy(name, *index, timeout).await {
                 self.retire(name, &started, true);
+                self.start_new_replicas_as(name, &old);
                 self.step(
                     name,
                     format!("promote failed, the canary still runs: {reason}"),

@@ -24,12 +24,15 @@ impl Inner {
         let Some((old, new, timeout)) = self.plans_of(name) else {
             return;
         };
+        // Replicas a scale adds meanwhile start on the new version too.
+        self.start_new_replicas_as(name, &new);
         match self.roll(name, &new, timeout, None).await {
             Ok(_) => {
                 self.set_plan(name, new);
                 self.finish(name, DeployState::Done, None);
             }
             Err((reason, replaced)) => {
+                self.start_new_replicas_as(name, &old);
                 self.step(name, format!("rolling back: {reason}"));
                 if !replaced.is_empty()
                     && let Err((again, _)) = self.roll(name, &old, timeout, Some(replaced)).await
@@ -233,7 +236,14 @@ impl Inner {
         .await;
     }
 
-    /// New and restarted replicas of `name` run `plan` from now on.
+    /// Replicas of `name` that scaling adds run `plan` from now on.
+    pub(super) fn start_new_replicas_as(&self, name: &str, plan: &Arc<ServicePlan>) {
+        if let Some(service) = self.control.lock().services.get_mut(name) {
+            service.plan = Some(plan.clone());
+        }
+    }
+
+    /// New replicas of `name` run `plan` from now on, and the service shows its version.
     pub(super) fn set_plan(&self, name: &str, plan: Arc<ServicePlan>) {
         let mut control = self.control.lock();
         if let Some(service) = control.services.get_mut(name) {

@@ -6,7 +6,7 @@ use conway_test_support::wait_for;
 use serde_json::Value;
 
 use crate::deploy::cli;
-use crate::support::{PATIENCE, Up, header, http, in_dir, service, wait_gone};
+use crate::support::{PATIENCE, Up, header, http, in_dir, read, service, wait_gone};
 
 fn manifest(web_env: &str, route_extra: &str, services: &str) -> String {
     format!(
@@ -26,9 +26,10 @@ fn apply_starts_new_services_drains_removed_ones_redeploys_changed_ones_and_upda
         "blue",
         "",
         &format!(
-            "{}{}",
+            "{}{}{}",
             service("steady", &[], ""),
-            service("legacy", &[], "")
+            service("legacy", &[], ""),
+            service("tool", &[], r#"build = ["sh", "-c", "echo 1 > tool.txt"]"#),
         ),
     );
     let mut up = Up::start(&before, &[]);
@@ -48,9 +49,10 @@ fn apply_starts_new_services_drains_removed_ones_redeploys_changed_ones_and_upda
         "green",
         "rate_limit = { rate = \"1/m\", burst = 3 }",
         &format!(
-            "{}[services.steady.resilience]\ntimeout = \"3s\"\n\n{}",
+            "{}[services.steady.resilience]\ntimeout = \"3s\"\n\n{}{}",
             service("steady", &[], ""),
             service("fresh", &[], "version = \"0.1\""),
+            service("tool", &[], r#"build = ["sh", "-c", "echo 2 > tool.txt"]"#),
         ),
     );
     let path = in_dir(&up, "changed.toml");
@@ -73,9 +75,14 @@ fn apply_starts_new_services_drains_removed_ones_redeploys_changed_ones_and_upda
     );
     assert_eq!(
         applied["redeployed"],
-        serde_json::json!(["web"]),
+        serde_json::json!(["tool", "web"]),
         "{applied}"
     );
+    // A changed build ran before anything changed, and its service was redeployed.
+    assert_eq!(read(&in_dir(&up, "tool.txt")), "2\n");
+    wait_for("tool redeployed", PATIENCE, || {
+        up.healthy("tool") == ["tool-2"]
+    });
     assert_eq!(
         applied["updated"],
         serde_json::json!(["steady", "routes"]),

@@ -6,6 +6,7 @@
 //! replica at a time, scales, and drains and stops removed ones, whose definitions then
 //! leave the registry.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use conway_core::Manifest;
@@ -44,7 +45,7 @@ impl Applier {
             Err(diagnostics) => return Err(ApplyError::Invalid(diagnostics.render(file))),
         };
         let mut current = self.manifest.lock().await;
-        self.build(&current, &new).await?;
+        let rebuilt = self.build(&current, &new).await?;
         let mut applied = Applied::default();
         for (name, service) in &new.services {
             if let Some(before) = current.services.get(name)
@@ -94,7 +95,7 @@ impl Applier {
             .load_manifest(&new)
             .await
             .map_err(|e| ApplyError::Registry(e.to_string()))?;
-        let changes = self.supervisor.apply(&new, &self.manifest_dir);
+        let changes = self.supervisor.apply(&new, &self.manifest_dir, &rebuilt);
         applied.started = changes.started;
         applied.redeployed = changes.redeployed;
         applied.scaled = changes.scaled;
@@ -124,8 +125,13 @@ impl Applier {
         Ok(applied)
     }
 
-    /// Runs the builds of new services and of services whose build changed.
-    async fn build(&self, current: &Manifest, new: &Manifest) -> Result<(), ApplyError> {
+    /// Runs the builds of new services and of services whose build changed; the
+    /// services built, which run what was just built.
+    async fn build(
+        &self,
+        current: &Manifest,
+        new: &Manifest,
+    ) -> Result<BTreeSet<String>, ApplyError> {
         let steps: Vec<_> = build_steps(new, &self.manifest_dir)
             .into_iter()
             .filter(|step| {
@@ -137,8 +143,12 @@ impl Applier {
                 })
             })
             .collect();
+        let built: BTreeSet<String> = steps
+            .iter()
+            .flat_map(|step| step.services.iter().cloned())
+            .collect();
         if steps.is_empty() {
-            return Ok(());
+            return Ok(built);
         }
         let builder = Builder::new(self.launcher.clone())
             .map_err(|e| ApplyError::Build(format!("cannot start the build: {e}")))?;
@@ -157,7 +167,7 @@ impl Applier {
                 }
             }
         }
-        Ok(())
+        Ok(built)
     }
 }
 
