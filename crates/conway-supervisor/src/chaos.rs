@@ -5,6 +5,7 @@
 //! [`History`](crate::history::History) as a `chaos.kill` event.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use conway_core::api::{ChaosJob, ChaosJobState, ChaosKillRequest};
@@ -46,6 +47,8 @@ pub enum ChaosError {
 pub struct ChaosJobs {
     supervisor: Supervisor,
     jobs: Mutex<Vec<Job>>,
+    /// Jobs started so far, for their ids.
+    next: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -60,6 +63,7 @@ impl ChaosJobs {
         Self {
             supervisor,
             jobs: Mutex::new(Vec::new()),
+            next: AtomicU64::new(0),
         }
     }
 
@@ -93,10 +97,7 @@ impl ChaosJobs {
         if request.instance.is_none() && running.is_empty() {
             return Err(ChaosError::NothingToKill(request.service.clone()));
         }
-        let id = {
-            let jobs = self.jobs.lock();
-            format!("chaos-{}", jobs.len() + 1)
-        };
+        let id = format!("chaos-{}", self.next.fetch_add(1, Ordering::Relaxed) + 1);
         let state = Arc::new(Mutex::new(ChaosJob {
             id: id.clone(),
             request: request.clone(),

@@ -71,6 +71,10 @@ impl Inner {
             let Some(index) =
                 self.start_surge(name, plan, |service| service.slots.contains_key(&old))
             else {
+                if self.control.lock().stopping {
+                    return Err(("the supervisor is stopping".into(), replaced));
+                }
+                // Scaled away meanwhile: nothing to replace.
                 continue;
             };
             self.step(
