@@ -131,18 +131,14 @@ pub async fn forward(
 
     strip_hop_by_hop(&mut parts.headers, upgrade);
     // HTTP/2 names the host in `:authority`, which has no `Host` header.
-    let host = parts
-        .headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| parts.uri.authority().map(ToString::to_string));
-    add_forwarded(
-        &mut parts.headers,
-        target.client,
-        host.as_deref(),
-        target.tls,
-    );
+    let host = match parts.headers.get(header::HOST) {
+        Some(host) => Some(host.clone()),
+        None => parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+    };
+    add_forwarded(&mut parts.headers, target.client, host, target.tls);
     parts
         .headers
         .insert(TRACEPARENT, target.traceparent.clone());

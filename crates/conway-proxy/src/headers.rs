@@ -69,14 +69,23 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
 }
 
 /// Appends the client to `x-forwarded-for` and sets `x-forwarded-proto` and
-/// `x-forwarded-host` when the client did not.
-pub fn add_forwarded(headers: &mut HeaderMap, client: SocketAddr, host: Option<&str>, tls: bool) {
-    let client_ip = client.ip().to_string();
-    let value = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(existing) => format!("{existing}, {client_ip}"),
-        None => client_ip,
-    };
-    if let Ok(value) = HeaderValue::from_str(&value) {
+/// `x-forwarded-host` (to `host`, the request's `Host` or `:authority`) when the client
+/// did not.
+pub fn add_forwarded(
+    headers: &mut HeaderMap,
+    client: SocketAddr,
+    host: Option<HeaderValue>,
+    tls: bool,
+) {
+    use std::fmt::Write as _;
+    let mut value = String::with_capacity(48);
+    if let Some(existing) = headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        value.push_str(existing);
+        value.push_str(", ");
+    }
+    let _ = write!(value, "{}", client.ip());
+    // The string becomes the header's bytes as is (no copy).
+    if let Ok(value) = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
         headers.insert(X_FORWARDED_FOR, value);
     }
     if !headers.contains_key(&X_FORWARDED_PROTO) {
@@ -85,10 +94,8 @@ pub fn add_forwarded(headers: &mut HeaderMap, client: SocketAddr, host: Option<&
             HeaderValue::from_static(if tls { "https" } else { "http" }),
         );
     }
-    if let Some(host) = host.filter(|_| !headers.contains_key(&X_FORWARDED_HOST))
-        && let Ok(value) = HeaderValue::from_str(host)
-    {
-        headers.insert(X_FORWARDED_HOST, value);
+    if let Some(host) = host.filter(|_| !headers.contains_key(&X_FORWARDED_HOST)) {
+        headers.insert(X_FORWARDED_HOST, host);
     }
 }
 
@@ -149,7 +156,7 @@ mod tests {
         add_forwarded(
             &mut headers,
             "127.0.0.2:5000".parse().unwrap(),
-            Some("shop.example"),
+            Some(HeaderValue::from_static("shop.example")),
             false,
         );
         assert_eq!(headers[X_FORWARDED_FOR], "10.0.0.1, 127.0.0.2");

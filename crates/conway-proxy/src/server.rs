@@ -20,7 +20,7 @@ use crate::body::ProxyBody;
 
 /// How long a client may take to send a request's headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// The most header lines a request may carry.
+/// The most header lines a request may carry (hyper's default limit, which applies).
 pub const MAX_HEADERS: usize = 100;
 /// The most bytes of headers a request may carry (larger: 431).
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
@@ -73,8 +73,9 @@ async fn serve_with<H: Handler>(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_headers(MAX_HEADERS)
         .max_buf_size(MAX_HEADER_BYTES);
+    // hyper's own limit is MAX_HEADERS already; setting it explicitly would make hyper
+    // build its header arrays on the heap, element by element, for every request.
     builder
         .http2()
         .timer(TokioTimer::new())
