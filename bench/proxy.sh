@@ -3,7 +3,9 @@
 # small static body) and, in the same run with the same load generators: a direct
 # connection, nginx, HAProxy and the Conway gateway (without and with its access log),
 # each proxy pinned to core 1 with one worker while the upstream and the load generators
-# share core 0. Prints the machine, the tools' versions and one Markdown table with the
+# share core 0. Then what each gateway feature costs against the plain gateway: API-key
+# auth, JWT HS256, JWT RS256, a rate limit that never triggers, and tracing (spans
+# exported to the control plane's OTLP receiver, every trace sampled). Prints the machine, the tools' versions and one Markdown table with the
 # ratios, then the failover line (see bench/README.md). Not a test: it asserts nothing.
 #
 #   bench/proxy.sh           # about 5 minutes after the builds
@@ -55,7 +57,7 @@ if ! command -v oha >/dev/null; then
   log "installing oha (constant-rate load generator) with cargo"
   cargo install oha --locked >&2
 fi
-for tool in nginx haproxy wrk oha jq curl taskset setsid; do
+for tool in nginx haproxy wrk oha jq curl taskset setsid openssl sha256sum; do
   command -v "$tool" >/dev/null || die "missing $tool"
 done
 
@@ -233,20 +235,79 @@ EOF
 start haproxy 1 haproxy -db -f "$WORK/haproxy.cfg"
 HAPROXY_PID=$PID
 
+# Credentials of the feature rows: an API key (the manifest holds its digest), an HS256
+# secret, an RSA key pair; one token per issuer, valid for the run.
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+API_KEY=bench-key-$RANDOM$RANDOM
+API_KEY_DIGEST=$(printf %s "$API_KEY" | sha256sum | cut -d' ' -f1)
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/hs.key"
+openssl genrsa -out "$WORK/rs.pem" 2048 2>/dev/null
+openssl rsa -in "$WORK/rs.pem" -pubout -out "$WORK/rs.pub" 2>/dev/null
+jwt() { # jwt ALG ISSUER: a token for subject "bench", audience "bench", valid for 2 h
+  local input
+  input="$(printf '{"alg":"%s","typ":"JWT"}' "$1" | b64url).$(printf '{"iss":"%s","aud":"bench","sub":"bench","exp":%d}' "$2" $(($(date +%s) + 7200)) | b64url)"
+  case "$1" in
+    HS256) echo "$input.$(printf %s "$input" | openssl dgst -sha256 -hmac "$(cat "$WORK/hs.key")" -binary | b64url)" ;;
+    RS256) echo "$input.$(printf %s "$input" | openssl dgst -sha256 -sign "$WORK/rs.pem" -binary | b64url)" ;;
+  esac
+}
+HS_TOKEN=$(jwt HS256 bench-hs)
+RS_TOKEN=$(jwt RS256 bench-rs)
+
+# The plain route last, so that the feature routes (matched first, by prefix) cost it
+# nothing but their prefix checks.
 cat >"$WORK/conway.toml" <<EOF
 [system]
 name = "bench"
 
 [[gateway.routes]]
+path = "/key"
+service = "up"
+auth = "api-key"
+
+[[gateway.routes]]
+path = "/hs"
+service = "up"
+auth = "jwt"
+
+[[gateway.routes]]
+path = "/rs"
+service = "up"
+auth = "jwt"
+
+[[gateway.routes]]
+path = "/limited"
+service = "up"
+rate_limit = { rate = "1000000/s", burst = 1000000 }
+
+[[gateway.routes]]
 path = "/"
 service = "up"
+
+[consumers.bench]
+api_keys = ["sha256:$API_KEY_DIGEST"]
+
+[jwt.hs]
+issuer = "bench-hs"
+audience = "bench"
+secret_file = "$WORK/hs.key"
+
+[jwt.rs]
+issuer = "bench-rs"
+audience = "bench"
+public_key_file = "$WORK/rs.pub"
+
+[telemetry.sampling]
+per_service = "1000000/s"
+share = "100%"
 
 [services.up]
 addresses = ["127.0.0.1:$UP_PORT"]
 health = { tcp = true, interval = "1s" }
 EOF
-start server 0 "$CONWAY" server -f "$WORK/conway.toml" --listen 127.0.0.1:0 --data-dir "$WORK/cp"
+start server 0 "$CONWAY" server -f "$WORK/conway.toml" --listen 127.0.0.1:0 --otlp-listen 127.0.0.1:0 --data-dir "$WORK/cp"
 CP=$(ready_field server control_plane)
+OTLP=$(ready_field server otlp)
 healthy_count() { # healthy_count CP SERVICE
   curl -s -m 2 "$1/v1/services/$2/instances?healthy=true" | jq 'if type == "array" then length else (.instances // []) | length end'
 }
@@ -261,23 +322,47 @@ start conway_log 1 "$CONWAY" gateway --server "$CP" --listen 127.0.0.1:0 --admin
   --data-dir "$WORK/gw-log" --threads 1
 CONWAY_LOG_PID=$PID
 CONWAY_LOG_URL=$(ready_field conway_log gateway)
+# Tracing on: the same gateway exporting a span per request (and the graph's counts) to
+# the control plane's OTLP receiver, which keeps every trace (sampling share 100%).
+start conway_trace 1 "$CONWAY" gateway --server "$CP" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
+  --data-dir "$WORK/gw-trace" --threads 1 --no-access-log --otlp "$OTLP"
+CONWAY_TRACE_PID=$PID
+CONWAY_TRACE_URL=$(ready_field conway_trace gateway)
 
 wait_until 10 answers_200 "http://127.0.0.1:$NGINX_PORT/" || die "nginx does not answer: $(tail -3 "$WORK/nginx/error.log")"
 wait_until 10 answers_200 "http://127.0.0.1:$HAPROXY_PORT/" || die "HAProxy does not answer: $(tail -3 "$WORK/haproxy.err")"
 wait_until 10 answers_200 "$CONWAY_URL/" || die "the gateway does not answer: $(tail -3 "$WORK/conway.err")"
 wait_until 10 answers_200 "$CONWAY_LOG_URL/" || die "the gateway (access log) does not answer: $(tail -3 "$WORK/conway_log.err")"
+wait_until 10 answers_200 "$CONWAY_TRACE_URL/" || die "the gateway (tracing) does not answer: $(tail -3 "$WORK/conway_trace.err")"
+# The feature routes answer 200 with their credentials (else the rows would measure
+# refusals).
+answers_200_with() { [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' -H "$2" "$1")" = 200 ]; }
+wait_until 10 answers_200_with "$CONWAY_URL/key" "x-api-key: $API_KEY" || die "the API-key route refuses the bench key"
+wait_until 10 answers_200_with "$CONWAY_URL/hs" "authorization: Bearer $HS_TOKEN" || die "the JWT route refuses the HS256 token: $(curl -s -H "authorization: Bearer $HS_TOKEN" "$CONWAY_URL/hs")"
+wait_until 10 answers_200_with "$CONWAY_URL/rs" "authorization: Bearer $RS_TOKEN" || die "the JWT route refuses the RS256 token: $(curl -s -H "authorization: Bearer $RS_TOKEN" "$CONWAY_URL/rs")"
+wait_until 10 answers_200 "$CONWAY_URL/limited" || die "the rate-limited route does not answer"
 NGINX_WORKER=$(pgrep -P "$NGINX_MASTER" | head -1)
 [ -n "$NGINX_WORKER" ] || die "no nginx worker process"
 
-TARGETS=(direct nginx haproxy conway conway_log)
-declare -A NAME=([direct]="direct" [nginx]="nginx" [haproxy]="HAProxy" [conway]="Conway" [conway_log]="Conway+access log")
+FEATURES=(api_key jwt_hs jwt_rs rate_limit tracing)
+TARGETS=(direct nginx haproxy conway conway_log "${FEATURES[@]}")
+declare -A NAME=([direct]="direct" [nginx]="nginx" [haproxy]="HAProxy" [conway]="Conway" [conway_log]="Conway+access log"
+  [api_key]="Conway+API key" [jwt_hs]="Conway+JWT HS256" [jwt_rs]="Conway+JWT RS256"
+  [rate_limit]="Conway+rate limit" [tracing]="Conway+tracing 100%")
 declare -A URL=([direct]="http://127.0.0.1:$UP_PORT/" [nginx]="http://127.0.0.1:$NGINX_PORT/"
-  [haproxy]="http://127.0.0.1:$HAPROXY_PORT/" [conway]="$CONWAY_URL/" [conway_log]="$CONWAY_LOG_URL/")
+  [haproxy]="http://127.0.0.1:$HAPROXY_PORT/" [conway]="$CONWAY_URL/" [conway_log]="$CONWAY_LOG_URL/"
+  [api_key]="$CONWAY_URL/key" [jwt_hs]="$CONWAY_URL/hs" [jwt_rs]="$CONWAY_URL/rs"
+  [rate_limit]="$CONWAY_URL/limited" [tracing]="$CONWAY_TRACE_URL/")
+# The header each target's requests carry, if any.
+declare -A HEADER=([api_key]="x-api-key: $API_KEY" [jwt_hs]="authorization: Bearer $HS_TOKEN"
+  [jwt_rs]="authorization: Bearer $RS_TOKEN")
+header_args() { [ -z "${HEADER[$1]:-}" ] || printf '%s\n' -H "${HEADER[$1]}"; }
 declare -A ADDR=([direct]="127.0.0.1:$UP_PORT" [nginx]="127.0.0.1:$NGINX_PORT"
   [haproxy]="127.0.0.1:$HAPROXY_PORT" [conway]="${CONWAY_URL#http://}" [conway_log]="${CONWAY_LOG_URL#http://}")
 # The process whose CPU and memory count: the one serving (nginx: its worker).
 declare -A PROC=([direct]="$UP_PID" [nginx]="$NGINX_WORKER" [haproxy]="$HAPROXY_PID"
-  [conway]="$CONWAY_PID" [conway_log]="$CONWAY_LOG_PID")
+  [conway]="$CONWAY_PID" [conway_log]="$CONWAY_LOG_PID" [api_key]="$CONWAY_PID" [jwt_hs]="$CONWAY_PID"
+  [jwt_rs]="$CONWAY_PID" [rate_limit]="$CONWAY_PID" [tracing]="$CONWAY_TRACE_PID")
 
 # --- measuring helpers -------------------------------------------------------------
 cpu_ticks() { # utime + stime of a process (all its threads), in clock ticks
@@ -348,14 +433,18 @@ window_end() { # sets W_TICKS (the target process's ticks), W_OTHERS0, W_OTHERS1
 
 # --- (a) throughput: wrk, median of RUNS runs, the targets interleaved --------------
 log "warming up"
-for t in "${TARGETS[@]}"; do "${RUN[@]}" taskset -c 0 wrk -t1 -c"$CONNS" -d1s "${URL[$t]}" >/dev/null; done
+for t in "${TARGETS[@]}"; do
+  mapfile -t hdr < <(header_args "$t")
+  "${RUN[@]}" taskset -c 0 wrk -t1 -c"$CONNS" -d1s "${hdr[@]}" "${URL[$t]}" >/dev/null
+done
 declare -A RPS_RUNS T_COND PER_CORE_RUNS
 for run in $(seq "$RUNS"); do
   for t in "${TARGETS[@]}"; do
     load=$(loadavg)
     log "throughput run $run/$RUNS: ${NAME[$t]} (load average $load)"
     window_begin "$t"
-    out=$("${RUN[@]}" taskset -c 0 wrk -t1 -c"$CONNS" -d"${DURATION}s" "${URL[$t]}")
+    mapfile -t hdr < <(header_args "$t")
+    out=$("${RUN[@]}" taskset -c 0 wrk -t1 -c"$CONNS" -d"${DURATION}s" "${hdr[@]}" "${URL[$t]}")
     window_end
     rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")
     RPS_RUNS[$t]="${RPS_RUNS[$t]:-}${RPS_RUNS[$t]:+ }$rps"
@@ -386,8 +475,9 @@ fixed_rate() {
   local json p0
   p0=$(preempted "${PROC[$1]}")
   window_begin "$1"
+  mapfile -t hdr < <(header_args "$1")
   json=$("${RUN[@]}" taskset -c 0 oha -z "${FIXED}s" -q "$RATE" -c "$CONNS" --latency-correction \
-    --no-tui --output-format json "${URL[$1]}")
+    --no-tui --output-format json "${hdr[@]}" "${URL[$1]}")
   window_end
   F_PREEMPTED=$(($(preempted "${PROC[$1]}") - p0))
   F_TICKS=$W_TICKS
@@ -504,12 +594,20 @@ for t in nginx haproxy conway conway_log; do
   printf '| %s | %.0f | %s | %s | %s | %s | %s |\n' "${NAME[$t]}" "${RPS[$t]}" "${CPU_US[$t]}" \
     "$(added "${P50[$t]}" "$D50")" "$(added "${P99[$t]}" "$D99")" "$(mib "${RSS_IDLE[$t]}")" "$(mib "${RSS_CONNS[$t]}")"
 done
+for t in "${FEATURES[@]}"; do
+  printf '| %s | %.0f | %s | %s | %s | — | — |\n' "${NAME[$t]}" "${RPS[$t]}" "${CPU_US[$t]}" \
+    "$(added "${P50[$t]}" "$D50")" "$(added "${P99[$t]}" "$D99")"
+done
 echo
 for anchor in nginx haproxy; do
   echo "- Conway/${NAME[$anchor]}: req/s $(ratio "${RPS[conway]}" "${RPS[$anchor]}"), CPU/req $(ratio "${CPU_US[conway]}" "${CPU_US[$anchor]}"), added p50 $(ratio $((P50[conway] - D50)) $((P50[$anchor] - D50))), added p99 $(ratio $((P99[conway] - D99)) $((P99[$anchor] - D99))), RSS idle $(ratio "${RSS_IDLE[conway]}" "${RSS_IDLE[$anchor]}"), RSS ${IDLE_CONNS} conns $(ratio "${RSS_CONNS[conway]}" "${RSS_CONNS[$anchor]}")"
 done
 echo "- req/s per core of the proxy's own CPU in the wrk runs (req/s ÷ its share of core 1, median; the req/s column can be held back by core 0 or other work, this cannot): nginx ${PER_CORE[nginx]}, HAProxy ${PER_CORE[haproxy]}, Conway ${PER_CORE[conway]}, Conway+access log ${PER_CORE[conway_log]}; Conway/nginx $(ratio "${PER_CORE[conway]}" "${PER_CORE[nginx]}"), Conway/HAProxy $(ratio "${PER_CORE[conway]}" "${PER_CORE[haproxy]}")"
 echo "- Conway with/without access log: req/s $(ratio "${RPS[conway_log]}" "${RPS[conway]}") (target ≥ 0.90×), per core $(ratio "${PER_CORE[conway_log]}" "${PER_CORE[conway]}"), CPU/req $(ratio "${CPU_US[conway_log]}" "${CPU_US[conway]}")"
+delta() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f µs", a - b }'; }
+for t in "${FEATURES[@]}"; do
+  echo "- cost of ${NAME[$t]#Conway+} against the plain gateway: req/s $(ratio "${RPS[$t]}" "${RPS[conway]}"), per core $(ratio "${PER_CORE[$t]}" "${PER_CORE[conway]}"), CPU/req $(ratio "${CPU_US[$t]}" "${CPU_US[conway]}") ($(delta "${CPU_US[$t]}" "${CPU_US[conway]}") a request)"
+done
 after=$([ "$FO_AT_1S" = "?" ] && echo "?" || echo $((FO_FINAL - FO_AT_1S)))
 echo "- failover (3 instances, one SIGKILLed ${KILL_AFTER} s into ${FO_SECONDS} s at 500 req/s): $FO_FAILED failed of $FO_TOTAL client requests (answers $FO_CODES, $FO_ERRORS transport errors); tries sent to the dead instance: $((FO_AT_DEATH)) before its death, $((FO_FINAL - FO_AT_DEATH)) after it, $after more than 1 s after it (last one $FO_LAST_MOVE ms after the death; counters sampled every 50 ms)"
 echo
