@@ -124,8 +124,12 @@ impl Inner {
             ),
         );
         self.wait_drained(name, &old).await;
-        if let Err(error) = self.client.delete_split(name).await {
-            tracing::warn!(service = name, %error, "cannot clear the split");
+        if self.declared_split(name).await.is_empty() {
+            if let Err(error) = self.client.delete_split(name).await {
+                tracing::warn!(service = name, %error, "cannot clear the split");
+            }
+        } else {
+            self.step(name, stale_split(&new));
         }
         self.set_plan(name, new);
         self.finish(name, DeployState::Done, None);
@@ -157,14 +161,23 @@ impl Inner {
     }
 }
 
-/// `{"1.0": "90%", "1.1": "10%"}`, versions without a name left out.
-fn split(shares: &[(Option<String>, u32)]) -> Split {
+/// `{"1.0": "90%", "1.1": "10%"}`, versions without a name and empty shares left out.
+pub(super) fn split(shares: &[(Option<String>, u32)]) -> Split {
     shares
         .iter()
+        .filter(|(_, percent)| *percent > 0)
         .filter_map(|(version, percent)| Some((version.clone()?, Share::from_percent(*percent))))
         .collect()
 }
 
 fn version(plan: &ServicePlan) -> &str {
     plan.version.as_deref().unwrap_or("no version")
+}
+
+/// The step that says why a run-time split stays after a deploy.
+pub(super) fn stale_split(new: &ServicePlan) -> String {
+    format!(
+        "the manifest declares a split: a run-time split sends every request to {} until the manifest's split is changed (conway apply) or DELETE /v1/services/{{name}}/split",
+        version(new)
+    )
 }

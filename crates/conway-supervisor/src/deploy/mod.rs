@@ -336,6 +336,17 @@ impl Inner {
         ))
     }
 
+    /// The split the service's definition declares (empty if none, or unknown).
+    pub(super) async fn declared_split(&self, name: &str) -> conway_core::api::Split {
+        match self.client.service(name).await {
+            Ok(view) => view.definition.split,
+            Err(error) => {
+                tracing::warn!(service = name, %error, "cannot read the service's definition");
+                conway_core::api::Split::new()
+            }
+        }
+    }
+
     pub(super) fn step(&self, name: &str, message: String) {
         tracing::info!(service = name, "{message}");
         if let Some(record) = self.deploys.by_service.lock().get_mut(name) {

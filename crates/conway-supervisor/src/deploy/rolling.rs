@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use conway_core::api::DeployState;
 
+use conway_core::api::Split;
+
 use super::FAILED_STARTS;
+use super::canary::{split, stale_split};
 use crate::plan::ServicePlan;
 use crate::status::ReplicaState;
 use crate::supervisor::{Control, Inner, ServiceControl, free_index};
@@ -26,21 +29,53 @@ impl Inner {
         };
         // Replicas a scale adds meanwhile start on the new version too.
         self.start_new_replicas_as(name, &new);
-        match self.roll(name, &new, timeout, None).await {
+        // A split the manifest declares names the versions it expects; requests drawn
+        // for a version with no replica would fail, so the deploy steers the split.
+        let steered = match (&old.version, &new.version) {
+            (Some(from), Some(to)) if from != to && !self.declared_split(name).await.is_empty() => {
+                self.put_split(name, split(&[(Some(from.clone()), 100)]))
+                    .await;
+                Some((from.clone(), to.clone()))
+            }
+            _ => None,
+        };
+        match self.roll(name, &new, timeout, None, steered.as_ref()).await {
             Ok(_) => {
+                if let Some((_, to)) = &steered {
+                    self.put_split(name, split(&[(Some(to.clone()), 100)]))
+                        .await;
+                    self.step(name, stale_split(&new));
+                }
                 self.set_plan(name, new);
                 self.finish(name, DeployState::Done, None);
             }
             Err((reason, replaced)) => {
                 self.start_new_replicas_as(name, &old);
                 self.step(name, format!("rolling back: {reason}"));
+                if let Some((from, _)) = &steered {
+                    self.put_split(name, split(&[(Some(from.clone()), 100)]))
+                        .await;
+                }
                 if !replaced.is_empty()
-                    && let Err((again, _)) = self.roll(name, &old, timeout, Some(replaced)).await
+                    && let Err((again, _)) =
+                        self.roll(name, &old, timeout, Some(replaced), None).await
                 {
                     self.step(name, format!("the old version did not come back: {again}"));
                 }
+                if steered.is_some()
+                    && let Err(error) = self.client.delete_split(name).await
+                {
+                    tracing::warn!(service = name, %error, "cannot clear the split");
+                }
                 self.finish(name, DeployState::RolledBack, Some(reason));
             }
+        }
+    }
+
+    /// Sets a run-time split, saying so if it cannot.
+    pub(super) async fn put_split(&self, name: &str, split: Split) {
+        if let Err(error) = self.client.put_split(name, &split).await {
+            tracing::warn!(service = name, %error, "cannot set the split");
         }
     }
 
@@ -53,6 +88,7 @@ impl Inner {
         plan: &Arc<ServicePlan>,
         timeout: Duration,
         only: Option<Vec<u32>>,
+        steered: Option<&(String, String)>,
     ) -> Result<Vec<u32>, (String, Vec<u32>)> {
         let targets: Vec<u32> = {
             let control = self.control.lock();
@@ -67,7 +103,8 @@ impl Inner {
                 .collect()
         };
         let mut replaced = Vec::new();
-        for old in targets {
+        let total = targets.len().max(1) as u32;
+        for (done, old) in (1..).zip(targets) {
             let Some(index) =
                 self.start_surge(name, plan, |service| service.slots.contains_key(&old))
             else {
@@ -87,6 +124,13 @@ impl Inner {
             if let Err(reason) = self.wait_healthy(name, index, timeout).await {
                 self.retire(name, &[index], true);
                 return Err((reason, replaced));
+            }
+            if let Some((from, to)) = steered {
+                // Shares by replicas, before the old one goes: never a share for a
+                // version without a replica.
+                let moved = 100 * done / total;
+                let shares = [(Some(from.clone()), 100 - moved), (Some(to.clone()), moved)];
+                self.put_split(name, split(&shares)).await;
             }
             {
                 let mut control = self.control.lock();

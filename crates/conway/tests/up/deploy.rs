@@ -213,6 +213,57 @@ fn a_rolling_deploy_replaces_every_replica_without_failing_a_request() {
 }
 
 #[test]
+fn a_rolling_deploy_steers_a_declared_split_so_no_request_fails() {
+    // The manifest's split names 1.0 only: a plain deploy to 2.0 must not leave the
+    // gateway drawing a version with no replica.
+    let manifest = web(2).replace(
+        "version = \"1.0\"",
+        "version = \"1.0\"\nsplit = { \"1.0\" = \"100%\" }",
+    );
+    let up = Up::start(&manifest, &[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let load = {
+        let (stop, failed) = (stop.clone(), failed.clone());
+        let gateway = up.url("gateway");
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if http("GET", &format!("{gateway}/"), None).0 != 200 {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    let (code, stdout, stderr) = cli(&up, &["deploy", "web", "--version", "2.0"]);
+    stop.store(true, Ordering::Relaxed);
+    load.join().expect("load thread");
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(failed.load(Ordering::Relaxed), 0, "{stderr}");
+    assert!(stderr.contains("the manifest declares a split"), "{stderr}");
+    assert_eq!(split(&up, "web"), serde_json::json!({"2.0": "100%"}));
+    assert_eq!(
+        served_by_version(&up, 20),
+        BTreeMap::from([("2.0".into(), 20)])
+    );
+    // The manifest, brought up to date, replaces the deploy's split.
+    let path = crate::support::in_dir(&up, "updated.toml");
+    std::fs::write(
+        &path,
+        manifest
+            .replace("version = \"1.0\"", "version = \"2.0\"")
+            .replace("\"1.0\" = \"100%\"", "\"2.0\" = \"100%\""),
+    )
+    .expect("write");
+    let (code, stdout, stderr) = cli(&up, &["apply", "-f", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(split(&up, "web"), Value::Null, "{stdout}");
+    assert_eq!(
+        served_by_version(&up, 20),
+        BTreeMap::from([("2.0".into(), 20)])
+    );
+}
+
+#[test]
 fn a_deploy_whose_new_replica_never_gets_healthy_rolls_back_and_says_why() {
     let mut up = Up::start(&web(2), &[]);
     let before = (up.instance_pid("web-1"), up.instance_pid("web-2"));

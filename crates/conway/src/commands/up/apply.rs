@@ -10,11 +10,11 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use conway_core::Manifest;
-use conway_core::api::Applied;
+use conway_core::api::{Applied, DeployState};
 use conway_registry::registry::Registry;
 use conway_supervisor::build::{BuildError, Builder};
 use conway_supervisor::plan::{ServicePlan, build_steps};
-use conway_supervisor::{Launcher, Supervisor};
+use conway_supervisor::{Deploy, Launcher, Supervisor};
 use tokio::sync::Mutex;
 
 /// Why an apply changed nothing.
@@ -95,6 +95,27 @@ impl Applier {
             .load_manifest(&new)
             .await
             .map_err(|e| ApplyError::Registry(e.to_string()))?;
+        // A split the manifest now declares differently replaces the one a deploy
+        // left in force; a canary waiting for its verdict keeps its own.
+        for (name, service) in &new.services {
+            let Some(before) = current.services.get(name) else {
+                continue;
+            };
+            if before.split == service.split {
+                continue;
+            }
+            let canary = self
+                .supervisor
+                .deployment(name)
+                .is_ok_and(|d| d.state == DeployState::Canary);
+            if canary {
+                applied.notes.push(format!(
+                    "{name}: its canary's split stays until `conway deploy {name} --promote` or `--rollback`"
+                ));
+            } else if let Err(error) = self.registry.delete_split(name).await {
+                tracing::debug!(service = %name, %error, "no run-time split to clear");
+            }
+        }
         let changes = self.supervisor.apply(&new, &self.manifest_dir, &rebuilt);
         applied.started = changes.started;
         applied.redeployed = changes.redeployed;
