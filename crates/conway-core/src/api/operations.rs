@@ -208,3 +208,45 @@ pub struct SystemEvent {
 
 /// `DeployRequest`'s health timeout when it names none.
 pub const DEFAULT_HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deploy_states_in_json_and_when_they_wait() {
+        for state in [
+            DeployState::Rolling,
+            DeployState::StartingCanary,
+            DeployState::Canary,
+            DeployState::Promoting,
+            DeployState::RollingBack,
+            DeployState::Done,
+            DeployState::RolledBack,
+        ] {
+            let json = serde_json::to_string(&state).expect("JSON");
+            assert_eq!(json, format!("\"{}\"", state.as_str()));
+            assert_eq!(
+                state.settled(),
+                matches!(
+                    state,
+                    DeployState::Canary | DeployState::Done | DeployState::RolledBack
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn a_chaos_request_reads_for_and_refuses_unknown_fields() {
+        let request: ChaosKillRequest =
+            serde_json::from_str(r#"{"service": "web", "every": "10s", "for": "2m"}"#)
+                .expect("valid");
+        assert_eq!(request.duration, Some(Duration::from_secs(120)));
+        assert!(
+            serde_json::from_str::<ChaosKillRequest>(r#"{"service": "web", "count": 2}"#).is_err()
+        );
+        assert!(
+            serde_json::from_str::<DeployRequest>(r#"{"version": "2", "replicas": 2}"#).is_err()
+        );
+    }
+}

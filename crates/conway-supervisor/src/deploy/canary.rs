@@ -181,3 +181,28 @@ pub(super) fn stale_split(new: &ServicePlan) -> String {
         version(new)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_split_leaves_out_empty_shares_and_unnamed_versions() {
+        let shares = split(&[
+            (Some("1.0".into()), 90),
+            (Some("2.0".into()), 10),
+            (Some("3.0".into()), 0),
+            (None, 100),
+        ]);
+        assert_eq!(serde_json_like(&shares), [("1.0", 9_000), ("2.0", 1_000)]);
+        let total: u32 = shares.values().map(|s| s.basis_points()).sum();
+        assert_eq!(total, Share::FULL.basis_points());
+    }
+
+    fn serde_json_like(split: &Split) -> Vec<(&str, u32)> {
+        split
+            .iter()
+            .map(|(v, s)| (v.as_str(), s.basis_points()))
+            .collect()
+    }
+}

@@ -225,3 +225,23 @@ pub(super) fn summary(applied: &Applied) -> String {
         parts.join("; ")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_names_what_changed() {
+        assert_eq!(summary(&Applied::default()), "nothing changed");
+        let applied = Applied {
+            started: vec!["fresh".into()],
+            removed: vec!["legacy".into()],
+            updated: vec!["steady".into(), "routes".into()],
+            ..Applied::default()
+        };
+        assert_eq!(
+            summary(&applied),
+            "started: fresh; removed: legacy; updated: steady, routes"
+        );
+    }
+}
