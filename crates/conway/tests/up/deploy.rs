@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use conway_test_support::wait_for;
 
-use crate::support::{CONWAY, PATIENCE, Running, Up, header, http, service};
+use crate::support::{CONWAY, PATIENCE, Running, SERVICE, Up, header, http, service};
 
 /// `conway ARGS --server CONTROL_PLANE`: exit code, stdout, stderr.
 pub(crate) fn cli(up: &Running, args: &[&str]) -> (i32, String, String) {
@@ -289,6 +289,27 @@ fn a_deploy_whose_new_replica_never_gets_healthy_rolls_back_and_says_why() {
     assert_eq!((up.instance_pid("web-1"), up.instance_pid("web-2")), before);
     up.wait_healthy("web", &["web-1", "web-2"]);
     assert!(versions(&up, "web").values().all(|v| v == "1.0"));
+    // One that never listens: rolled back when its health timeout is up.
+    let slow = format!(r#"["python3", "{SERVICE}", "slow-start", "60"]"#);
+    let (code, stdout, stderr) = cli(
+        &up,
+        &[
+            "deploy",
+            "web",
+            "--version",
+            "3.0",
+            "--run",
+            &slow,
+            "--health-timeout",
+            "1s",
+        ],
+    );
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("did not become healthy within 1s"),
+        "{stderr}"
+    );
+    assert_eq!((up.instance_pid("web-1"), up.instance_pid("web-2")), before);
     let (status, body) = http(
         "GET",
         &format!("{}/v1/events", up.url("control_plane")),
@@ -303,7 +324,7 @@ fn a_deploy_whose_new_replica_never_gets_healthy_rolls_back_and_says_why() {
         last["message"]
             .as_str()
             .unwrap()
-            .contains("exited 3 times before it became healthy"),
+            .contains("did not become healthy within 1s"),
         "{last}"
     );
 }
