@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use shop_kit::sqlite::Db;
 use shop_kit::{ApiError, DEADLINE_MS, IDEMPOTENCY_KEY, Mesh, new_id, now_ms};
 
-use crate::model::{self, Line, Order, Step};
+use crate::model::{self, Line, Order};
 use crate::saga::Sagas;
 
 /// How long a price read from the catalog is used.
@@ -127,29 +127,14 @@ async fn place(
         None => {
             let lines = price(&orders, &body.items).await?;
             let now = now_ms() as i64;
-            let order = Order {
-                id: new_id("ord"),
-                client_key,
-                consumer: headers
-                    .get("x-conway-consumer")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned),
-                customer_id: body.customer_id.unwrap_or_else(|| body.account.clone()),
-                account: body.account,
-                total_cents: lines
-                    .iter()
-                    .map(|line| line.unit_price_cents * line.quantity as i64)
-                    .sum(),
-                currency: "EUR".to_owned(),
-                lines,
-                status: "pending".to_owned(),
-                failure: None,
-                reason: None,
-                step: Step::Reserve,
-                charge_attempted: false,
-                created_at_ms: now,
-                updated_at_ms: now,
-            };
+            let mut order = Order::new(new_id("ord"), client_key, body.account, lines, now);
+            order.consumer = headers
+                .get("x-conway-consumer")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            if let Some(customer_id) = body.customer_id {
+                order.customer_id = customer_id;
+            }
             let (owner, lease_until) =
                 (orders.sagas.owner().to_owned(), orders.sagas.lease_until());
             let to_insert = order.clone();

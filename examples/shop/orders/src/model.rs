@@ -138,6 +138,37 @@ impl Order {
         })
     }
 
+    /// A new order, pending at its first step, for `lines` at their total in EUR; its
+    /// customer is the paying account until said otherwise.
+    pub(crate) fn new(
+        id: String,
+        client_key: String,
+        account: String,
+        lines: Vec<Line>,
+        now_ms: i64,
+    ) -> Self {
+        Self {
+            id,
+            client_key,
+            consumer: None,
+            customer_id: account.clone(),
+            account,
+            total_cents: lines
+                .iter()
+                .map(|line| line.unit_price_cents * line.quantity as i64)
+                .sum(),
+            currency: "EUR".to_owned(),
+            lines,
+            status: "pending".to_owned(),
+            failure: None,
+            reason: None,
+            step: Step::Reserve,
+            charge_attempted: false,
+            created_at_ms: now_ms,
+            updated_at_ms: now_ms,
+        }
+    }
+
     /// The idempotency key of the order's reservation.
     pub(crate) fn reservation_key(&self) -> String {
         format!("{}:reserve", self.id)

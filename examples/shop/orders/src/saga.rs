@@ -27,14 +27,17 @@ use opentelemetry::context::FutureExt;
 use opentelemetry::trace::SpanKind;
 use opentelemetry::{Context, trace::TraceContextExt};
 use parking_lot::Mutex;
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use reqwest::StatusCode;
+use serde_json::json;
 use shop_kit::sqlite::Db;
-use shop_kit::{DEADLINE_MS, IDEMPOTENCY_KEY, Mesh, now_ms, telemetry};
+use shop_kit::{Mesh, now_ms, telemetry};
 use tokio::sync::Notify;
-use tokio::time::Instant;
 
 use crate::model::{self, Order, Step};
+
+mod step;
+
+use step::{Call, Forward, code, compensated};
 
 /// The saga's timings.
 #[derive(Debug, Clone)]
@@ -61,6 +64,7 @@ impl Default for Settings {
 }
 
 /// What a step leads to.
+#[derive(Debug, PartialEq, Eq)]
 enum Next {
     /// Persist this step and go on.
     Step(Step),
@@ -72,13 +76,6 @@ enum Next {
     /// The order ends with this status.
     Finish(&'static str),
     /// Another replica holds the saga now.
-    LostLease,
-}
-
-/// The result of a call, retried until it is definite.
-enum Call {
-    Answer(StatusCode, Value),
-    GaveUp(String),
     LostLease,
 }
 
@@ -188,9 +185,9 @@ impl Sagas {
         let keepalive = self.keepalive(id.to_owned());
         while order.is_pending() {
             let next = match order.step {
-                Step::Reserve => self.reserve(&order).await,
-                Step::Charge => self.charge(&order).await,
-                Step::Confirm => self.confirm(&order).await,
+                Step::Reserve => self.forward(Forward::reserve(&order)).await,
+                Step::Charge => self.forward(Forward::charge(&order)).await,
+                Step::Confirm => self.forward(Forward::confirm(&order)).await,
                 Step::Release => self.release(&order).await,
                 Step::Refund => self.refund(&order).await,
                 Step::Done => Next::Finish("failed"),
@@ -295,212 +292,30 @@ impl Sagas {
         }
     }
 
-    /// Calls `service` until the answer is definite; a forward step (`give_up`) stops
-    /// retrying after `settings.give_up`.
-    async fn call(&self, service: &str, path: &str, key: &str, body: Value, give_up: bool) -> Call {
-        let started = Instant::now();
-        let mut attempt: u32 = 0;
-        loop {
-            let request = self
-                .mesh
-                .request(Method::POST, service, path)
-                .header(IDEMPOTENCY_KEY, key)
-                .header(
-                    DEADLINE_MS,
-                    self.settings.call_timeout.as_millis().to_string(),
-                )
-                .timeout(self.settings.call_timeout)
-                .json(&body);
-            let last = match self.mesh.send(service, request).await {
-                Ok(response) if !retryable(response.status()) => {
-                    let status = response.status();
-                    let body = response.json().await.unwrap_or(Value::Null);
-                    return Call::Answer(status, body);
-                }
-                Ok(response) => format!("{service} answered {}", response.status()),
-                Err(error) => error.to_string(),
-            };
-            attempt += 1;
-            tracing::info!(service, path, key, attempt, last = %last, "outcome unknown; retrying with the same key");
-            if give_up && started.elapsed() >= self.settings.give_up {
-                return Call::GaveUp(last);
-            }
-            tokio::time::sleep(backoff(attempt)).await;
-            if self.lost(key).await {
-                return Call::LostLease;
-            }
-        }
-    }
-
-    /// Whether this replica lost the lease of the saga a key belongs to.
-    async fn lost(&self, key: &str) -> bool {
-        let id = key.split(':').next().unwrap_or_default().to_owned();
-        let owner = self.owner.clone();
-        let until = self.lease_until();
-        matches!(
-            self.db
-                .call(move |c| Ok(model::renew(c, &id, &owner, until)?))
-                .await,
-            Ok(false)
-        )
-    }
-
-    async fn reserve(&self, order: &Order) -> Next {
-        let items: Vec<Value> = order
-            .lines
-            .iter()
-            .map(|line| json!({ "sku": line.sku, "quantity": line.quantity }))
-            .collect();
-        let body = json!({ "order_id": order.id, "items": items });
-        match self
-            .call(
-                "inventory",
-                "/reservations",
-                &order.reservation_key(),
-                body,
-                true,
-            )
-            .await
-        {
-            Call::Answer(StatusCode::CREATED, _) => Next::Step(Step::Charge),
-            Call::Answer(StatusCode::CONFLICT, body) if code(&body) == "out_of_stock" => {
-                Next::Fail {
-                    failure: "out_of_stock",
-                    reason: message(&body),
-                }
-            }
-            Call::Answer(status, body) => Next::Fail {
-                failure: "inventory_refused",
-                reason: format!("inventory answered {status}: {}", message(&body)),
-            },
-            Call::GaveUp(last) => Next::Fail {
-                failure: "inventory_unavailable",
-                reason: last,
-            },
-            Call::LostLease => Next::LostLease,
-        }
-    }
-
-    async fn charge(&self, order: &Order) -> Next {
-        let body = json!({
-            "order_id": order.id,
-            "account": order.account,
-            "amount_cents": order.total_cents,
-        });
-        match self
-            .call("payments", "/charges", &order.charge_key(), body, true)
-            .await
-        {
-            Call::Answer(StatusCode::CREATED, _) => Next::Step(Step::Confirm),
-            Call::Answer(StatusCode::PAYMENT_REQUIRED, body) => Next::Fail {
-                failure: "declined",
-                reason: message(&body),
-            },
-            Call::Answer(status, body) => Next::Fail {
-                failure: "payments_refused",
-                reason: format!("payments answered {status}: {}", message(&body)),
-            },
-            Call::GaveUp(last) => Next::Fail {
-                failure: "payments_unavailable",
-                reason: last,
-            },
-            Call::LostLease => Next::LostLease,
-        }
-    }
-
-    async fn confirm(&self, order: &Order) -> Next {
-        let path = format!("/reservations/{}/commit", order.reservation_key());
-        match self
-            .call(
-                "inventory",
-                &path,
-                &order.reservation_key(),
-                json!(null),
-                true,
-            )
-            .await
-        {
-            Call::Answer(StatusCode::OK, _) => Next::Finish("confirmed"),
-            Call::Answer(StatusCode::CONFLICT, body) => Next::Fail {
-                failure: "reservation_expired",
-                reason: message(&body),
-            },
-            Call::Answer(status, body) => Next::Fail {
-                failure: "inventory_refused",
-                reason: format!("inventory answered {status}: {}", message(&body)),
-            },
-            // Whether the commit went through is unknown: the release that compensates
-            // tells (409 `committed` if it did).
-            Call::GaveUp(last) => Next::Fail {
-                failure: "inventory_unavailable",
-                reason: last,
-            },
-            Call::LostLease => Next::LostLease,
-        }
-    }
-
     async fn release(&self, order: &Order) -> Next {
-        let path = format!("/reservations/{}/release", order.reservation_key());
+        let key = order.reservation_key();
+        let path = format!("/reservations/{key}/release");
         let body = json!({ "order_id": order.id });
-        match self
-            .call("inventory", &path, &order.reservation_key(), body, false)
-            .await
+        let call = self.call("inventory", &path, &key, &body, false).await;
+        if let Call::Answer(StatusCode::CONFLICT, body) = &call
+            && code(body) == "committed"
         {
-            Call::Answer(StatusCode::CONFLICT, body) if code(&body) == "committed" => {
-                // The confirm had gone through: the stock is taken and the charge stands.
-                Next::Finish("confirmed")
-            }
-            Call::Answer(status, body) => {
-                if status != StatusCode::OK {
-                    tracing::error!(order = %order.id, %status, body = %body, "release refused");
-                }
-                if order.charge_attempted {
-                    Next::Step(Step::Refund)
-                } else {
-                    Next::Finish("failed")
-                }
-            }
-            Call::GaveUp(_) | Call::LostLease => Next::LostLease,
+            // The confirm had gone through: the stock is taken and the charge stands.
+            return Next::Finish("confirmed");
         }
+        let then = if order.charge_attempted {
+            Next::Step(Step::Refund)
+        } else {
+            Next::Finish("failed")
+        };
+        compensated(&order.id, "release", call, then)
     }
 
     async fn refund(&self, order: &Order) -> Next {
-        let path = format!("/charges/{}/refund", order.charge_key());
+        let key = order.charge_key();
+        let path = format!("/charges/{key}/refund");
         let body = json!({ "order_id": order.id });
-        match self
-            .call("payments", &path, &order.charge_key(), body, false)
-            .await
-        {
-            Call::Answer(status, body) => {
-                if status != StatusCode::OK {
-                    tracing::error!(order = %order.id, %status, body = %body, "refund refused");
-                }
-                Next::Finish("failed")
-            }
-            Call::GaveUp(_) | Call::LostLease => Next::LostLease,
-        }
+        let call = self.call("payments", &path, &key, &body, false).await;
+        compensated(&order.id, "refund", call, Next::Finish("failed"))
     }
-}
-
-/// Answers that say nothing about the outcome: the step is retried with its key.
-fn retryable(status: StatusCode) -> bool {
-    status.is_server_error()
-        || status == StatusCode::TOO_MANY_REQUESTS
-        || status == StatusCode::REQUEST_TIMEOUT
-}
-
-/// 50 ms, doubling to 1 s, with jitter.
-fn backoff(attempt: u32) -> Duration {
-    let base = 50u64.saturating_mul(1 << attempt.min(5)).min(1_000);
-    Duration::from_millis(base / 2 + fastrand::u64(0..=base / 2))
-}
-
-fn code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or_default()
-}
-
-fn message(body: &Value) -> String {
-    body["error"]["message"]
-        .as_str()
-        .map_or_else(|| body.to_string(), str::to_owned)
 }

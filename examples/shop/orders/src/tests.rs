@@ -344,26 +344,20 @@ async fn an_unknown_product_is_refused_before_any_saga() {
 async fn a_saga_abandoned_by_a_dead_replica_is_resumed_from_its_step() {
     let shop = shop(Script::default()).await;
     let now = now_ms() as i64;
+    let line = Line {
+        sku: "sku-mug".into(),
+        quantity: 1,
+        unit_price_cents: 1_400,
+    };
     let order = Order {
-        id: "ord_abandoned".into(),
-        client_key: "k-abandoned".into(),
-        consumer: None,
         customer_id: "c".into(),
-        account: "acct-001".into(),
-        lines: vec![Line {
-            sku: "sku-mug".into(),
-            quantity: 1,
-            unit_price_cents: 1_400,
-        }],
-        total_cents: 1_400,
-        currency: "EUR".into(),
-        status: "pending".into(),
-        failure: None,
-        reason: None,
-        step: Step::Reserve,
-        charge_attempted: false,
-        created_at_ms: now,
-        updated_at_ms: now,
+        ..Order::new(
+            "ord_abandoned".into(),
+            "k-abandoned".into(),
+            "acct-001".into(),
+            vec![line],
+            now,
+        )
     };
     // Placed by `orders-dead`, which reserved, moved on to the charge, and died; its
     // lease has run out.
