@@ -2,9 +2,10 @@
 //! and found through its ready line, killed when dropped (even when a test panics), and
 //! waiting on conditions instead of sleeping.
 //!
-//! It knows how to start and stop processes, and [`upstream`] serves as the instances
-//! behind them; tests speak HTTP to them as users do.
+//! It knows how to start and stop processes ([`up`] drives a whole `conway up`), and
+//! [`upstream`] serves as the instances behind them; tests speak HTTP to them as users do.
 
+pub mod up;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader};

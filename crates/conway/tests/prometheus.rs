@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use conway_test_support::{ControlPlane, Gateway, Process, TEST_SERVICE, temp_dir, wait_for};
+use conway_test_support::up::{Running, Up};
+use conway_test_support::{ControlPlane, Gateway, TEST_SERVICE, temp_dir, wait_for};
 use serde_json::Value;
 
 const CONWAY: &str = env!("CARGO_BIN_EXE_conway");
@@ -46,33 +47,14 @@ fn tools() -> Option<(PathBuf, PathBuf)> {
 }
 
 /// A `conway up` of one small service behind a gateway route.
-fn up(dir: &Path) -> Process {
-    let manifest = dir.join("conway.toml");
-    std::fs::write(
-        &manifest,
-        format!(
-            "[system]\nname = \"metrics\"\n\n[gateway]\nlisten = \"127.0.0.1:0\"\n\n\
-             [[gateway.routes]]\npath = \"/hello\"\nservice = \"hello\"\n\n\
-             [services.hello]\nrun = [\"python3\", {TEST_SERVICE:?}]\nreplicas = 2\n\
-             health = {{ tcp = true, interval = \"200ms\" }}\n"
-        ),
-    )
-    .expect("write the manifest");
-    let data = dir.join("data");
-    Process::start(
-        Path::new(CONWAY),
-        &[
-            "up",
-            "-f",
-            manifest.to_str().expect("UTF-8"),
-            "--listen",
-            "127.0.0.1:0",
-            "--otlp-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            data.to_str().expect("UTF-8"),
-        ],
-    )
+fn up() -> Running {
+    let manifest = format!(
+        "[system]\nname = \"metrics\"\n\n[gateway]\nlisten = \"127.0.0.1:0\"\n\n\
+         [[gateway.routes]]\npath = \"/hello\"\nservice = \"hello\"\n\n\
+         [services.hello]\nrun = [\"python3\", {TEST_SERVICE:?}]\nreplicas = 2\n\
+         health = {{ tcp = true, interval = \"200ms\" }}\n"
+    );
+    Up::launch_with(&manifest, &[], &["--otlp-listen", "127.0.0.1:0"]).ready()
 }
 
 /// `GET url`: the status and body.
@@ -163,7 +145,7 @@ fn promtool_finds_nothing_to_fix_in_any_metrics_endpoint() {
     assert!(text.contains("conway_proxy_requests_total{"), "{text}");
 
     // `conway up`: the control plane and the proxy's admin listener, after traffic.
-    let up = up(dir.path());
+    let up = up();
     traffic(&up.url("gateway"), 5);
     let text = check_metrics(&promtool, &format!("{}/metrics", up.url("control_plane")));
     assert!(
@@ -281,8 +263,7 @@ fn a_real_prometheus_scrapes_up_and_sees_traffic() {
     let Some((binary, _)) = tools() else {
         return;
     };
-    let dir = temp_dir();
-    let up = up(dir.path());
+    let up = up();
     let host = |url: String| url.trim_start_matches("http://").to_owned();
     let control_plane = host(up.url("control_plane"));
     let admin = host(up.url("admin"));

@@ -14,10 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use conway_test_support::{OTEL_SERVICE, Process, TEST_SERVICE, temp_dir};
+use conway_test_support::up::Up;
+use conway_test_support::{OTEL_SERVICE, TEST_SERVICE};
 use serde_json::Value;
-
-const CONWAY: &str = env!("CARGO_BIN_EXE_conway");
 
 fn requirements() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -109,36 +108,16 @@ async fn python_spans_join_the_gateway_and_mesh_spans_in_one_trace() {
     else {
         return;
     };
-    let dir = temp_dir();
-    let manifest = dir.path().join("conway.toml");
-    std::fs::write(
-        &manifest,
-        format!(
-            "[system]\nname = \"otel\"\n\n[gateway]\nlisten = \"127.0.0.1:0\"\n\n\
-             [[gateway.routes]]\nname = \"front\"\npath = \"/front\"\nservice = \"front\"\n\n\
-             [services.front]\nrun = [{python:?}, {OTEL_SERVICE:?}]\ndepends_on = [\"back\"]\n\
-             env = {{ DOWNSTREAM = \"back\" }}\nhealth = {{ http = \"/health\", interval = \"200ms\" }}\n\n\
-             [services.back]\nrun = [\"python3\", {TEST_SERVICE:?}]\n\
-             health = {{ tcp = true, interval = \"200ms\" }}\n"
-        ),
-    )
-    .expect("write the manifest");
-    let data = dir.path().join("data");
+    let manifest = format!(
+        "[system]\nname = \"otel\"\n\n[gateway]\nlisten = \"127.0.0.1:0\"\n\n\
+         [[gateway.routes]]\nname = \"front\"\npath = \"/front\"\nservice = \"front\"\n\n\
+         [services.front]\nrun = [{python:?}, {OTEL_SERVICE:?}]\ndepends_on = [\"back\"]\n\
+         env = {{ DOWNSTREAM = \"back\" }}\nhealth = {{ http = \"/health\", interval = \"200ms\" }}\n\n\
+         [services.back]\nrun = [\"python3\", {TEST_SERVICE:?}]\n\
+         health = {{ tcp = true, interval = \"200ms\" }}\n"
+    );
     let up = tokio::task::spawn_blocking(move || {
-        Process::start(
-            Path::new(CONWAY),
-            &[
-                "up",
-                "-f",
-                manifest.to_str().expect("UTF-8"),
-                "--listen",
-                "127.0.0.1:0",
-                "--otlp-listen",
-                "127.0.0.1:0",
-                "--data-dir",
-                data.to_str().expect("UTF-8"),
-            ],
-        )
+        Up::launch_with(&manifest, &[], &["--otlp-listen", "127.0.0.1:0"]).ready()
     })
     .await
     .expect("conway up");

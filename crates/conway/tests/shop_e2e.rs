@@ -6,16 +6,14 @@
 //!
 //! The first run builds the shop in release mode (several minutes on two cores).
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, mpsc};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use conway_test_support::temp_dir;
+use conway_test_support::up::{Running, Up};
 use serde_json::Value;
-
-const CONWAY: &str = env!("CARGO_BIN_EXE_conway");
 
 /// The shop's services; each runs as `NAME-1` and `NAME-2`.
 const SERVICES: [&str; 5] = [
@@ -35,15 +33,14 @@ fn repository() -> PathBuf {
 
 /// A running `conway up` of the shop; everything it started dies with it.
 struct Shop {
-    up: Child,
+    running: Running,
     /// The manifest's copy, beside the original so that its relative folders hold.
     manifest: PathBuf,
-    _data: tempfile::TempDir,
-    stdout: mpsc::Receiver<String>,
-    stderr: Arc<Mutex<String>>,
 }
 
 impl Shop {
+    /// Builds (the first time, for minutes) and starts the shop; returns at its ready
+    /// line.
     fn start() -> Self {
         let shop = repository().join("examples/shop");
         let text = std::fs::read_to_string(shop.join("conway.toml")).expect("the shop's manifest");
@@ -53,94 +50,13 @@ impl Shop {
         let manifest = shop.join(format!(".conway.e2e-{}.toml", std::process::id()));
         std::fs::write(&manifest, text.replace(fixed, r#"listen = "127.0.0.1:0""#))
             .expect("write the manifest's copy");
-        let data = tempfile::tempdir().expect("a data folder");
-        let mut up = Command::new(CONWAY)
-            .args(["up", "-f"])
-            .arg(&manifest)
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data.path())
-            .env("CONWAY_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start conway up");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut pipe = BufReader::new(up.stderr.take().expect("stderr"));
-        let collected = stderr.clone();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            while matches!(pipe.read_line(&mut line), Ok(n) if n > 0) {
-                collected.lock().push_str(&line);
-                line.clear();
-            }
-        });
-        let (lines, stdout) = mpsc::channel();
-        let pipe = BufReader::new(up.stdout.take().expect("stdout"));
-        std::thread::spawn(move || {
-            for line in pipe.lines().map_while(Result::ok) {
-                if lines.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let up = Up::launch_manifest(&manifest, temp_dir(), &[], &[]);
         Self {
-            up,
+            running: up.ready_within(Duration::from_secs(40 * 60)),
             manifest,
-            _data: data,
-            stdout,
-            stderr,
         }
     }
 
-    /// The ready line, once every service is up (the build comes first).
-    fn ready(&self) -> Value {
-        let line = self
-            .stdout
-            .recv_timeout(Duration::from_secs(40 * 60))
-            .unwrap_or_else(|_| panic!("no ready line; stderr:\n{}", self.stderr.lock()));
-        let ready: Value = serde_json::from_str(&line).expect("a JSON ready line");
-        assert_eq!(ready["ready"], true, "{line}");
-        ready
-    }
-
-    /// The processes `up` started.
-    fn children(&self) -> Vec<u32> {
-        let parent = self.up.id();
-        let mut children = Vec::new();
-        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                continue;
-            };
-            // `pid (comm) state ppid ...`; comm may hold spaces, so read after the `)`.
-            let ppid = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-                .and_then(|ppid| ppid.parse::<u32>().ok());
-            if ppid == Some(parent) {
-                children.push(pid);
-            }
-        }
-        children
-    }
-
-    /// The process of instance `id` (its `CONWAY_INSTANCE`).
-    fn instance_pid(&self, id: &str) -> Option<u32> {
-        let wanted = format!("CONWAY_INSTANCE={id}");
-        self.children().into_iter().find(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
-                environ
-                    .split(|b| *b == 0)
-                    .any(|var| var == wanted.as_bytes())
-            })
-        })
-    }
-}
-
-impl Shop {
     /// What `up` said and what the registry holds, for a failure's message.
     fn explain(&self, control_plane: &str) -> String {
         let mut text = String::from("instances:\n");
@@ -149,27 +65,13 @@ impl Shop {
             text.push_str(&format!("  {service}: {body}\n"));
         }
         text.push_str("conway up's stderr:\n");
-        text.push_str(&self.stderr.lock());
+        text.push_str(&self.running.stderr());
         text
     }
 }
 
 impl Drop for Shop {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.up.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline && matches!(self.up.try_wait(), Ok(None)) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        for pid in self.children() {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-        }
-        let _ = self.up.kill();
-        let _ = self.up.wait();
         let _ = std::fs::remove_file(&self.manifest);
     }
 }
@@ -234,8 +136,8 @@ fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
 
 #[test]
 fn the_shop_keeps_its_books_straight_while_instances_die() {
-    let shop = Shop::start();
-    let ready = shop.ready();
+    let mut shop = Shop::start();
+    let ready = shop.running.ready.clone();
     let gateway = ready["gateway"].as_str().expect("a gateway URL").to_owned();
     let control_plane = ready["control_plane"]
         .as_str()
@@ -265,6 +167,7 @@ fn the_shop_keeps_its_books_straight_while_instances_die() {
     for service in SERVICES {
         let id = format!("{service}-1");
         let pid = shop
+            .running
             .instance_pid(&id)
             .unwrap_or_else(|| panic!("no process for {id}"));
         let killed = Command::new("kill")

@@ -2,16 +2,13 @@
 //! shows each instance's restarts and uptime, and scaling it from the page changes its
 //! replicas; the overview shows the circuit breaker's live state from the proxy.
 
-use std::path::Path;
-
-use conway_test_support::{Process, TEST_SERVICE, temp_dir};
+use conway_test_support::TEST_SERVICE;
+use conway_test_support::up::{Running, Up};
 use fantoccini::Locator;
 use serde_json::{Value, json};
 
 use crate::browser::{Browser, Driver, browser_installed};
 use crate::system::api;
-
-const CONWAY: &str = env!("CARGO_BIN_EXE_conway");
 
 /// A service that answers every request 500: its circuit breaker opens.
 const BROKEN: &str = r#"
@@ -26,39 +23,20 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
 "#;
 
-fn up(dir: &Path) -> Process {
-    let manifest = dir.join("conway.toml");
-    std::fs::write(
-        &manifest,
-        format!(
-            "[system]\nname = \"dashboard-up\"\n\n[gateway]\nlisten = \"127.0.0.1:0\"\n\n\
-             [[gateway.routes]]\npath = \"/web\"\nservice = \"web\"\n\n\
-             [services.web]\nrun = [\"python3\", {TEST_SERVICE:?}]\nversion = \"1.0.0\"\n\
-             health = {{ tcp = true, interval = \"200ms\" }}\n\n\
-             [services.web.resilience]\ncircuit_breaker = {{ failure_ratio = 0.5 }}\n\n\
-             [[gateway.routes]]\npath = \"/broken\"\nservice = \"broken\"\n\n\
-             [services.broken]\nrun = [\"python3\", \"-c\", {BROKEN:?}]\n\
-             health = {{ tcp = true, interval = \"200ms\" }}\n\n\
-             [services.broken.resilience]\n\
-             circuit_breaker = {{ failure_ratio = 0.5, min_requests = 5, open_for = \"60s\" }}\n"
-        ),
-    )
-    .expect("write the manifest");
-    let data = dir.join("data");
-    Process::start(
-        Path::new(CONWAY),
-        &[
-            "up",
-            "-f",
-            manifest.to_str().expect("UTF-8"),
-            "--listen",
-            "127.0.0.1:0",
-            "--otlp-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            data.to_str().expect("UTF-8"),
-        ],
-    )
+fn up() -> Running {
+    let manifest = format!(
+        "[system]\nname = \"dashboard-up\"\n\n[gateway]\nlisten = \"127.0.0.1:0\"\n\n\
+         [[gateway.routes]]\npath = \"/web\"\nservice = \"web\"\n\n\
+         [services.web]\nrun = [\"python3\", {TEST_SERVICE:?}]\nversion = \"1.0.0\"\n\
+         health = {{ tcp = true, interval = \"200ms\" }}\n\n\
+         [services.web.resilience]\ncircuit_breaker = {{ failure_ratio = 0.5 }}\n\n\
+         [[gateway.routes]]\npath = \"/broken\"\nservice = \"broken\"\n\n\
+         [services.broken]\nrun = [\"python3\", \"-c\", {BROKEN:?}]\n\
+         health = {{ tcp = true, interval = \"200ms\" }}\n\n\
+         [services.broken.resilience]\n\
+         circuit_breaker = {{ failure_ratio = 0.5, min_requests = 5, open_for = \"60s\" }}\n"
+    );
+    Up::launch_with(&manifest, &[], &["--otlp-listen", "127.0.0.1:0"]).ready()
 }
 
 async fn instances(http: &reqwest::Client, url: &str) -> Vec<Value> {
@@ -77,13 +55,7 @@ async fn scaling_a_service_from_its_page_changes_its_replicas() {
     if !browser_installed() {
         return;
     }
-    let dir = temp_dir();
-    let system = tokio::task::spawn_blocking({
-        let dir = dir.path().to_owned();
-        move || up(&dir)
-    })
-    .await
-    .expect("conway up");
+    let system = tokio::task::spawn_blocking(up).await.expect("conway up");
     let url = system.url("control_plane");
     let http = reqwest::Client::new();
     assert_eq!(instances(&http, &url).await.len(), 1);

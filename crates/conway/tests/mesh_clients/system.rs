@@ -4,86 +4,42 @@
 //! calls those services as `client` would, with `client`'s own `http_proxy` and
 //! `CONWAY_UPSTREAM_<DEPENDENCY>`.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
-use conway_test_support::{temp_dir, wait_for};
+use conway_test_support::up::Running;
+use conway_test_support::wait_for;
 use serde_json::Value;
 
 /// How long a condition may take on a busy two-core machine.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
 
 /// A running `conway up`, killed when dropped (its instances die with it).
-pub(crate) struct Up {
-    child: Child,
-    ready: Value,
-    _dir: tempfile::TempDir,
-}
+pub(crate) struct Up(Running);
 
 impl Up {
     /// Starts `conway up` on `services` (manifest tables; a `[system]`, a gateway on a
     /// free port and `[mesh] authorization = "audit"` are added) and waits for its
     /// ready line.
     pub(crate) fn start(services: &str) -> Self {
-        let dir = temp_dir();
-        let manifest = dir.path().join("conway.toml");
-        std::fs::write(
-            &manifest,
-            format!(
-                "[system]\nname = \"test\"\n\n[gateway]\nlisten = \"127.0.0.1:0\"\n\n\
-                 [mesh]\nauthorization = \"audit\"\n\n{services}"
-            ),
+        let manifest = format!(
+            "[system]\nname = \"test\"\n\n[gateway]\nlisten = \"127.0.0.1:0\"\n\n\
+             [mesh]\nauthorization = \"audit\"\n\n{services}"
+        );
+        Self(
+            conway_test_support::up::Up::launch_with(
+                &manifest,
+                &[],
+                &["--otlp-listen", "127.0.0.1:0"],
+            )
+            .ready(),
         )
-        .expect("write the manifest");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_conway"))
-            .arg("up")
-            .arg("-f")
-            .arg(&manifest)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--otlp-listen",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(dir.path().join("data"))
-            .env("CONWAY_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start conway up");
-        let (lines, ready) = mpsc::channel();
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        std::thread::spawn(move || {
-            // Read on to the end, so that up never blocks on a full pipe.
-            for line in stdout.lines().map_while(Result::ok) {
-                let _ = lines.send(line);
-            }
-        });
-        // Built first, so that up is killed if no ready line comes.
-        let mut up = Self {
-            child,
-            ready: Value::Null,
-            _dir: dir,
-        };
-        let line = ready
-            .recv_timeout(PATIENCE)
-            .expect("conway up printed its ready line");
-        up.ready = serde_json::from_str(&line).expect("a JSON ready line");
-        assert_eq!(up.ready["ready"], true, "{line}");
-        up
     }
 
     /// An address of its ready line (`control_plane`, `mesh`, `admin`…).
     pub(crate) fn url(&self, field: &str) -> String {
-        self.ready[field]
-            .as_str()
-            .unwrap_or_else(|| panic!("no {field} in {}", self.ready))
-            .to_owned()
+        self.0.url(field)
     }
 
     /// The control plane's JSON answer to `GET path`.
@@ -117,13 +73,6 @@ impl Up {
         let (status, body) = get(&format!("{}/metrics", self.url("admin")));
         assert_eq!(status, 200, "{body}");
         body
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
