@@ -8,21 +8,11 @@ mod store;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use shop_kit::{Config, serve, telemetry};
+use shop_kit::{Config, serve};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = Config::from_env("inventory");
-    let telemetry = telemetry::init(&config);
-    let result = run(&config).await;
-    telemetry.shutdown().await;
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(%error, "inventory stopped");
-            ExitCode::FAILURE
-        }
-    }
+    serve::main("inventory", run).await
 }
 
 async fn run(config: &Config) -> Result<(), Box<dyn std::error::Error>> {

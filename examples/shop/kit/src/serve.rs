@@ -1,11 +1,39 @@
-//! Serving a service's router: `GET /health`, a span and a log line per request, the
-//! listener on loopback at `PORT`, and a graceful stop on SIGTERM or Ctrl-C.
+//! Serving a service: its `main` (environment, telemetry, exit code), its router's
+//! `GET /health`, a span and a log line per request, the listener on loopback at `PORT`,
+//! and a graceful stop on SIGTERM or Ctrl-C.
+
+use std::error::Error;
+use std::process::ExitCode;
 
 use axum::routing::get;
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 
 use crate::{Config, telemetry};
+
+/// A service's whole `main`: reads the environment ([`Config::from_env`] for
+/// `service`), starts telemetry, runs `run`, flushes telemetry, and turns the result
+/// into the exit code, an error logged as `SERVICE stopped`.
+pub async fn main(
+    service: &str,
+    run: impl AsyncFnOnce(&Config) -> Result<(), Box<dyn Error>>,
+) -> ExitCode {
+    let config = Config::from_env(service);
+    let telemetry = telemetry::init(&config);
+    let result = run(&config).await;
+    telemetry.shutdown().await;
+    exit_code(service, result)
+}
+
+fn exit_code(service: &str, result: Result<(), Box<dyn Error>>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "{service} stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// `app` with `GET /health` and the per-request span and access log.
 pub fn app(app: Router, config: &Config) -> Router {
@@ -53,5 +81,17 @@ pub async fn stopped() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_that_stops_with_an_error_exits_with_failure() {
+        assert_eq!(exit_code("catalog", Ok(())), ExitCode::SUCCESS);
+        let error = std::io::Error::other("the store is gone");
+        assert_eq!(exit_code("catalog", Err(error.into())), ExitCode::FAILURE);
     }
 }

@@ -12,21 +12,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use shop_kit::sqlite::Db;
-use shop_kit::{Config, Mesh, serve, telemetry};
+use shop_kit::{Config, Mesh, serve};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = Config::from_env("orders");
-    let telemetry = telemetry::init(&config);
-    let result = run(&config).await;
-    telemetry.shutdown().await;
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(%error, "orders stopped");
-            ExitCode::FAILURE
-        }
-    }
+    serve::main("orders", run).await
 }
 
 fn millis(name: &str, default: Duration) -> Duration {

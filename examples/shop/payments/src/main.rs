@@ -6,21 +6,11 @@ mod app;
 
 use std::process::ExitCode;
 
-use shop_kit::{Config, serve, telemetry};
+use shop_kit::{Config, serve};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = Config::from_env("payments");
-    let telemetry = telemetry::init(&config);
-    let result = run(&config).await;
-    telemetry.shutdown().await;
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(%error, "payments stopped");
-            ExitCode::FAILURE
-        }
-    }
+    serve::main("payments", run).await
 }
 
 async fn run(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
