@@ -59,6 +59,18 @@ async fn reserve(client: &reqwest::Client, base: &str, key: &str) -> Result<u16,
     Ok(response.status().as_u16())
 }
 
+/// The replica's `/internal/audit`: its reservations, stock and what does not balance.
+async fn audit(client: &reqwest::Client, base: &str) -> Value {
+    client
+        .get(format!("{base}/internal/audit"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn two_processes_share_the_store_and_one_dying_loses_nothing() {
     let data = tempfile::tempdir().unwrap();
@@ -88,14 +100,7 @@ async fn two_processes_share_the_store_and_one_dying_loses_nothing() {
     }
     // Killed while its writers are busy: once a fifth of the reservations are in.
     loop {
-        let audit: Value = client
-            .get(format!("{}/internal/audit", two.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let audit = audit(&client, &two.base).await;
         if audit["reservations"].as_array().unwrap().len() >= 40 {
             break;
         }
@@ -135,14 +140,7 @@ async fn two_processes_share_the_store_and_one_dying_loses_nothing() {
             }
         }
     }
-    let audit: Value = client
-        .get(format!("{}/internal/audit", two.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit = audit(&client, &two.base).await;
     assert_eq!(audit["unbalanced"], json!([]), "the stock balances");
     let held = audit["reservations"].as_array().unwrap().len();
     assert_eq!(held, 200, "one reservation per key");
