@@ -8,7 +8,7 @@
 //! - [`Mesh`]: calls to other services by name (`http://inventory/...`) through the mesh,
 //!   with the caller's trace context and idempotency key.
 //! - [`sqlite`]: a SQLite database shared by a service's replicas (WAL, busy timeout).
-//! - [`serve`]: the HTTP server, `GET /health`, graceful shutdown.
+//! - [`serve`]: a service's `main`, the HTTP server, `GET /health`, graceful shutdown.
 //! - [`ApiError`]: errors as `{"error": {"code", "message"}}`.
 
 mod config;
