@@ -19,6 +19,10 @@ pub struct SupervisorOptions {
     pub address: IpAddr,
     /// How long a stopped instance may take to exit after SIGTERM before SIGKILL.
     pub stop_grace: Duration,
+    /// How long after its deregistration an instance being stopped gets SIGTERM: time
+    /// for the proxies to see it gone and finish what they sent it (a rolling deploy
+    /// with no failed request needs it).
+    pub drain: Duration,
     /// The registration's lease; heartbeats renew it every third of it.
     pub ttl: Duration,
     /// How long a service waits for its dependencies to have a healthy instance before
@@ -49,6 +53,7 @@ impl SupervisorOptions {
             data_dir: data_dir.into(),
             address: IpAddr::V4(Ipv4Addr::LOCALHOST),
             stop_grace: Duration::from_secs(10),
+            drain: Duration::from_millis(250),
             ttl: Duration::from_secs(10),
             dependency_timeout: Duration::from_secs(60),
             restart: RestartPolicy::default(),

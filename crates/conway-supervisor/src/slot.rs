@@ -281,6 +281,9 @@ async fn incarnation(context: &SlotContext, stop: &mut watch::Receiver<bool>) ->
             inner.update(&plan.name, context.index, |replica| {
                 replica.state = ReplicaState::Stopping;
             });
+            // The proxies stop choosing it as soon as they see the deregistration; what
+            // they sent just before finishes meanwhile.
+            tokio::time::sleep(options.drain).await;
             let (status, killed) = group.stop(&mut child, options.stop_grace).await;
             let status = describe(status);
             let how = if killed {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -102,6 +102,38 @@ fn through_mesh(up: &Running) -> String {
     body.trim().to_owned()
 }
 
+/// Requests through the gateway, one after the other, until stopped: how many were
+/// sent, and the status and body of each that failed.
+struct Load {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<(usize, Vec<(u16, String)>)>,
+}
+
+impl Load {
+    fn start(up: &Running) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let gateway = up.url("gateway");
+        let running = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut sent, mut failed) = (0, Vec::new());
+            while !running.load(Ordering::Relaxed) {
+                let (status, body) = http("GET", &format!("{gateway}/"), None);
+                sent += 1;
+                if status != 200 {
+                    failed.push((status, body));
+                }
+            }
+            (sent, failed)
+        });
+        Self { stop, thread }
+    }
+
+    fn finish(self) -> (usize, Vec<(u16, String)>) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("load thread")
+    }
+}
+
 fn post(up: &Running, path: &str, body: &str) -> (u16, Value) {
     let (status, text) = http(
         "POST",
@@ -122,35 +154,19 @@ fn a_rolling_deploy_replaces_every_replica_without_failing_a_request() {
         ])
     );
     // Requests all along the deploy: not one may fail.
-    let stop = Arc::new(AtomicBool::new(false));
-    let (sent, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let load = {
-        let (stop, sent, failed) = (stop.clone(), sent.clone(), failed.clone());
-        let gateway = up.url("gateway");
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let (status, _) = http("GET", &format!("{gateway}/"), None);
-                sent.fetch_add(1, Ordering::Relaxed);
-                if status != 200 {
-                    failed.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        })
-    };
+    let load = Load::start(&up);
     let started = Instant::now();
     let (code, stdout, stderr) = cli(&up, &["deploy", "web", "--version", "2.0"]);
     let took = started.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    load.join().expect("load thread");
+    let (sent, failed) = load.finish();
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.starts_with("web runs 2.0"), "{stdout}");
     eprintln!(
-        "rolling deploy of 2 replicas: {took:?}; {} requests, {} failed",
-        sent.load(Ordering::Relaxed),
-        failed.load(Ordering::Relaxed)
+        "rolling deploy of 2 replicas: {took:?}; {sent} requests, {} failed",
+        failed.len()
     );
-    assert_eq!(failed.load(Ordering::Relaxed), 0, "{stderr}");
-    assert!(sent.load(Ordering::Relaxed) > 0);
+    assert!(failed.is_empty(), "{failed:?}\n{stderr}");
+    assert!(sent > 0);
     // Each new replica was healthy before an old one went: the steps say so, in order.
     let steps: Vec<&str> = stderr.lines().map(str::trim).collect();
     let started_3 = steps
@@ -221,24 +237,11 @@ fn a_rolling_deploy_steers_a_declared_split_so_no_request_fails() {
         "version = \"1.0\"\nsplit = { \"1.0\" = \"100%\" }",
     );
     let up = Up::start(&manifest, &[]);
-    let stop = Arc::new(AtomicBool::new(false));
-    let failed = Arc::new(AtomicUsize::new(0));
-    let load = {
-        let (stop, failed) = (stop.clone(), failed.clone());
-        let gateway = up.url("gateway");
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                if http("GET", &format!("{gateway}/"), None).0 != 200 {
-                    failed.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        })
-    };
+    let load = Load::start(&up);
     let (code, stdout, stderr) = cli(&up, &["deploy", "web", "--version", "2.0"]);
-    stop.store(true, Ordering::Relaxed);
-    load.join().expect("load thread");
+    let (_, failed) = load.finish();
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert_eq!(failed.load(Ordering::Relaxed), 0, "{stderr}");
+    assert!(failed.is_empty(), "{failed:?}\n{stderr}");
     assert!(stderr.contains("the manifest declares a split"), "{stderr}");
     assert_eq!(split(&up, "web"), serde_json::json!({"2.0": "100%"}));
     assert_eq!(
