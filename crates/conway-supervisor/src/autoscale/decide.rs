@@ -118,7 +118,8 @@ impl Decider {
     }
 
     /// Decides at `now`, with `current` replicas wanted and `ready` of them healthy;
-    /// `None` before any sample.
+    /// `None` when the stable window holds no sample (none yet, or the load stopped
+    /// being reported): the count stays as it is.
     pub fn decide(&mut self, now: Instant, current: u32, ready: u32) -> Option<Decision> {
         let since = self.since?;
         let policy = self.policy;
@@ -336,6 +337,19 @@ mod tests {
         assert_eq!(run.decide(4, 4).desired, 4, "59 s watched");
         run.feed(1, 0.0);
         assert_eq!(run.decide(4, 4).desired, 1);
+    }
+
+    #[test]
+    fn without_samples_for_a_stable_window_nothing_is_decided() {
+        let mut run = Run::new(policy());
+        run.feed(60, 6.0);
+        assert_eq!(run.decide(1, 1).desired, 3);
+        run.second += 60;
+        assert_eq!(
+            run.decider.decide(run.now(), 3, 3),
+            None,
+            "no reports: hold"
+        );
     }
 
     #[test]

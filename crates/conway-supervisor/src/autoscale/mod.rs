@@ -179,6 +179,11 @@ impl Scaling {
         loop {
             tick.tick().await;
             match self.client.service_load(&self.service).await {
+                Ok(load) if load.proxies.is_empty() => {
+                    // No proxy reports (none runs, or none reaches the control plane):
+                    // no sample, rather than a zero that would scale the service down.
+                    tracing::debug!(service = %self.service, "no proxy reports load");
+                }
                 Ok(load) => self.decider.record(Instant::now(), load.inflight),
                 Err(error) => {
                     tracing::debug!(service = %self.service, %error, "no load sample");
