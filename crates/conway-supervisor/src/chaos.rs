@@ -187,11 +187,14 @@ async fn run(
 ) {
     let mut next = Instant::now() + every;
     loop {
-        if deadline.is_some_and(|d| next > d) {
-            let _ = tokio::time::timeout_at(deadline.unwrap_or(next), stop.wait_for(|s| *s)).await;
-            let mut state = state.lock();
-            if state.state == ChaosJobState::Running {
-                state.state = ChaosJobState::Finished;
+        if let Some(deadline) = deadline.filter(|d| next > *d) {
+            // No kill left before the deadline: finished then, unless stopped first
+            // (`stop` says so itself).
+            let stopped = tokio::time::timeout_at(deadline, stop.wait_for(|s| *s))
+                .await
+                .is_ok();
+            if !stopped {
+                state.lock().state = ChaosJobState::Finished;
             }
             return;
         }
