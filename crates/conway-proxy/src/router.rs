@@ -181,15 +181,60 @@ fn strip_port(host: &str) -> &str {
 /// Whether a path holds a `.` or `..` segment (plain or percent-encoded), which could
 /// step out of a route's prefix on the way upstream; such requests are refused.
 pub fn has_dot_segments(path: &str) -> bool {
-    path.split('/').any(|segment| {
-        let decoded = segment.replace("%2e", ".").replace("%2E", ".");
-        decoded == "." || decoded == ".."
-    })
+    path.split('/')
+        .any(|segment| is_dot_segment(segment.as_bytes()))
+}
+
+/// Whether a segment is `.` or `..`, each dot plain or `%2e`/`%2E` (no allocation: this
+/// runs on every request).
+fn is_dot_segment(mut segment: &[u8]) -> bool {
+    let mut dots = 0;
+    while !segment.is_empty() {
+        if let Some(rest) = segment.strip_prefix(b".") {
+            segment = rest;
+        } else if segment.len() >= 3 && segment[..3].eq_ignore_ascii_case(b"%2e") {
+            segment = &segment[3..];
+        } else {
+            return false;
+        }
+        dots += 1;
+        if dots > 2 {
+            return false;
+        }
+    }
+    dots > 0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dot_segments_plain_or_encoded_and_nothing_else() {
+        // The definition: a segment that decodes (%2e, %2E) to "." or "..".
+        let by_definition = |path: &str| {
+            path.split('/').any(|segment| {
+                let decoded = segment.replace("%2e", ".").replace("%2E", ".");
+                decoded == "." || decoded == ".."
+            })
+        };
+        let pieces = [
+            "", ".", "..", "...", "%2e", "%2E", "%2", "%", "a", ".a", "a.", "%2f", "%2e%2E",
+        ];
+        for a in pieces {
+            for b in pieces {
+                for path in [
+                    format!("/{a}{b}"),
+                    format!("/x/{a}/{b}/y"),
+                    format!("{a}{b}"),
+                ] {
+                    assert_eq!(has_dot_segments(&path), by_definition(&path), "{path:?}");
+                }
+            }
+        }
+        assert!(has_dot_segments("/api/%2E%2e/admin"));
+        assert!(!has_dot_segments("/api/v1.2/x"));
+    }
 
     fn route(toml: &str) -> Route {
         let manifest = conway_core::parse(&format!(
