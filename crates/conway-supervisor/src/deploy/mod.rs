@@ -167,6 +167,15 @@ impl Inner {
                 "a canary splits requests by version, and {name} has none: give it a `version` in the manifest (or deploy without --canary)"
             )));
         }
+        let replicas = {
+            let control = self.control.lock();
+            control.services.get(name).map_or(0, |s| s.slots.len())
+        };
+        if request.canary.is_some() && replicas == 0 {
+            return Err(DeployError::Conflict(format!(
+                "{name} has no replica for a canary to share requests with: scale it up, or deploy without --canary"
+            )));
+        }
         let new = ServicePlan {
             version: Some(version),
             run,

@@ -447,7 +447,8 @@ fn a_canary_rolled_back_leaves_the_old_replicas_untouched() {
 
 #[test]
 fn deploy_requests_that_cannot_be_are_refused_and_change_nothing() {
-    let up = Up::start(&web(1), &[]);
+    let manifest = format!("{}{}", web(1), service("spare", &[], "version = \"1.0\""));
+    let up = Up::start(&manifest, &[]);
     let refused = |path: &str, body: &str, status: u16, code: &str, says: &str| {
         let (got, answer) = post(&up, path, body);
         assert_eq!(got, status, "{path} {body}: {answer}");
@@ -518,6 +519,16 @@ fn deploy_requests_that_cannot_be_are_refused_and_change_nothing() {
         400,
         "invalid_request",
         "unknown field",
+    );
+    // A canary needs replicas of the old version to share requests with.
+    let (status, body) = post(&up, "/v1/services/spare/scale", r#"{"replicas": 0}"#);
+    assert_eq!(status, 200, "{body}");
+    refused(
+        "/v1/services/spare/deploy",
+        r#"{"version": "2", "canary": 10}"#,
+        409,
+        "conflict",
+        "no replica for a canary",
     );
     // A canary in progress: another deploy must wait for its verdict.
     let (status, answer) = post(&up, deploy, r#"{"version": "2.0", "canary": 50}"#);
