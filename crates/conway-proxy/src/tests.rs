@@ -197,6 +197,26 @@ async fn a_refused_endpoint_gets_no_second_try() {
     assert_eq!(tries_of(&proxy, "live"), Some(20));
 }
 
+/// With nothing listening, the client gets a 502 that says which instance refused, and
+/// why, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connection_answers_502_naming_the_instance() {
+    let endpoints = vec![Endpoint::new("dead", dead_port())];
+    let (gateway, _proxy) = gateway(endpoints, json!({})).await;
+
+    let answers = get_many(gateway, 1).await;
+    let (status, body) = &answers[0];
+    assert_eq!(*status, 502, "{body}");
+    let body: serde_json::Value = serde_json::from_str(body).expect("a JSON error");
+    assert_eq!(body["error"]["code"], "connect_error");
+    let message = body["error"]["message"].as_str().expect("a message");
+    assert!(
+        message.starts_with("cannot connect to web at dead: tcp connect failed: "),
+        "{message}"
+    );
+    assert_eq!(message.matches("refused").count(), 1, "{message}");
+}
+
 /// Requests one after another reuse one upstream connection; two instances each get
 /// their own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

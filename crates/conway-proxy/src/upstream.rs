@@ -33,21 +33,22 @@ const MAX_IDLE_PER_ENDPOINT: usize = 256;
 /// How often idle connections past [`IDLE_TIMEOUT`] are closed.
 const SWEEP_EVERY: Duration = Duration::from_secs(15);
 
-/// Why a try could not get a response.
+/// Why a try could not get a response. The display names the step; the cause follows
+/// in the source chain (the proxy's error messages print the chain).
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
     /// The TCP connection could not be made (refused, unreachable, ...).
-    #[error("cannot connect: {0}")]
+    #[error("tcp connect failed")]
     Connect(#[source] std::io::Error),
     /// The TCP connection was not made within [`CONNECT_TIMEOUT`].
     #[error("no connection within {CONNECT_TIMEOUT:?}")]
     ConnectTimeout,
     /// The HTTP/2 handshake failed.
-    #[error("HTTP/2 handshake failed: {0}")]
+    #[error("HTTP/2 handshake failed")]
     Handshake(#[source] hyper::Error),
     /// The exchange failed once the request was handed to a connection.
-    #[error("{0}")]
-    Http(#[source] hyper::Error),
+    #[error(transparent)]
+    Http(hyper::Error),
 }
 
 impl UpstreamError {
