@@ -152,4 +152,15 @@ fn apply_starts_new_services_drains_removed_ones_redeploys_changed_ones_and_upda
     let (code, stdout, _) = cli(&up, &["apply", "-f", path.to_str().unwrap()]);
     assert_eq!(code, 0);
     assert_eq!(stdout, "nothing changed\n");
+    // Replicas alone: scaled, nothing else.
+    let more = in_dir(&up, "more.toml");
+    std::fs::write(
+        &more,
+        after.replace("version = \"0.1\"", "version = \"0.1\"\nreplicas = 2"),
+    )
+    .expect("write");
+    let (code, stdout, stderr) = cli(&up, &["apply", "-f", more.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "scaled      fresh\n");
+    up.wait_healthy("fresh", &["fresh-1", "fresh-2"]);
 }

@@ -48,7 +48,13 @@ impl Applier {
         let rebuilt = self.build(&current, &new).await?;
         let mut applied = Applied::default();
         for (name, service) in &new.services {
-            if let Some(before) = current.services.get(name)
+            // Replicas are scaled, not updated: compare the rest.
+            let before = current.services.get(name).map(|before| {
+                let mut before = before.clone();
+                before.replicas = service.replicas;
+                before
+            });
+            if let Some(before) = &before
                 && before != service
                 && process(name, before, &self.manifest_dir)
                     == process(name, service, &self.manifest_dir)
