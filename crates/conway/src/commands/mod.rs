@@ -1,8 +1,10 @@
 //! One module per verb; `run` dispatches.
 
+mod format;
 mod gateway;
 mod lint;
 mod operations;
+mod output;
 pub(crate) mod registry;
 mod scale;
 mod schema;

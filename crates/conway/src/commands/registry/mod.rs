@@ -7,15 +7,13 @@ mod endpoint;
 mod routes;
 mod table;
 
-use std::io::Write;
-
 use conway_client::Client;
 use conway_core::api::RegisterInstance;
 use conway_core::units::Duration;
-use serde::Serialize;
 
 pub(crate) use endpoint::Endpoint;
 
+use super::output::{print_json, print_out};
 use crate::cli::Output;
 use crate::exit::Outcome;
 
@@ -95,22 +93,4 @@ pub(crate) async fn deregister(server: &str, output: Output, id: &str) -> anyhow
         Output::Table => print_out(&format!("deregistered {id}\n"))?,
     }
     Ok(Outcome::Success)
-}
-
-fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
-    let mut json = serde_json::to_string_pretty(value)?;
-    json.push('\n');
-    print_out(&json)
-}
-
-/// Writes to stdout; a reader that went away (`conway instances | head`) is no error.
-fn print_out(text: &str) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
-        _ => Ok(()),
-    }
 }

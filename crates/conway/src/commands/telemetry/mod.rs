@@ -1,18 +1,16 @@
 //! The telemetry verbs: `conway traces`, `conway trace ID`, `conway logs` and
 //! `conway graph`, each reading the control plane through `conway-client`.
 
-mod format;
 mod graph;
 mod waterfall;
-
-use std::io::Write;
 
 use comfy_table::{Table, presets};
 use conway_client::{Client, LogFilter, TraceFilter};
 use conway_core::api::{LogLine, TraceSummary};
 use futures_util::StreamExt;
-use serde::Serialize;
 
+use super::format;
+use super::output::{print_json, print_out, write_out};
 use crate::cli::{GraphFormat, Output};
 use crate::exit::Outcome;
 
@@ -137,31 +135,6 @@ pub(crate) async fn graph(
     };
     print_out(&text)?;
     Ok(Outcome::Success)
-}
-
-fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
-    let mut json = serde_json::to_string_pretty(value)?;
-    json.push('\n');
-    print_out(&json)
-}
-
-/// Writes to stdout; a reader that went away (`conway traces | head`) is no error.
-fn print_out(text: &str) -> anyhow::Result<()> {
-    write_out(text).map(drop)
-}
-
-/// Writes to stdout; false when the reader went away (`conway logs -f | head`), which is
-/// no error.
-fn write_out(text: &str) -> anyhow::Result<bool> {
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Ok(()) => Ok(true),
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
-        Err(error) => Err(error.into()),
-    }
 }
 
 #[cfg(test)]

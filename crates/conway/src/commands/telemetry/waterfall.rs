@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use conway_core::api::{Span, Trace};
 
-use super::format::{duration, timestamp};
+use crate::commands::format::{duration, timestamp};
 
 /// The width of the time axis, in characters.
 const AXIS: usize = 40;

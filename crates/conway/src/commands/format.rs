@@ -2,7 +2,7 @@
 //! and durations in the largest unit that keeps them short.
 
 /// `2024-05-01 12:00:00.123` (UTC) from microseconds since the Unix epoch.
-pub(super) fn timestamp(micros: i64) -> String {
+pub(crate) fn timestamp(micros: i64) -> String {
     let seconds = micros.div_euclid(1_000_000);
     let millis = micros.rem_euclid(1_000_000) / 1_000;
     let days = seconds.div_euclid(86_400);
@@ -32,7 +32,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 /// `850µs`, `12.3ms`, `1.25s`.
-pub(super) fn duration(micros: i64) -> String {
+pub(crate) fn duration(micros: i64) -> String {
     let micros = micros.max(0);
     if micros < 1_000 {
         format!("{micros}µs")
@@ -44,7 +44,7 @@ pub(super) fn duration(micros: i64) -> String {
 }
 
 /// A latency in milliseconds, or `-`.
-pub(super) fn millis(ms: Option<f64>) -> String {
+pub(crate) fn millis(ms: Option<f64>) -> String {
     ms.map_or_else(|| "-".to_owned(), |ms| duration((ms * 1_000.0) as i64))
 }
 
