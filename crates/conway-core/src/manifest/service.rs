@@ -113,7 +113,7 @@ pub enum Protocol {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct Autoscale {
-    /// Never fewer instances than this.
+    /// Never fewer instances than this; at least 1 (no scaling to zero).
     #[serde(default = "Autoscale::default_min")]
     pub min: u32,
     /// Never more instances than this.

@@ -133,6 +133,11 @@ fn check_replicas(service: &Service, path: &Path, report: &mut Report<'_, '_>) {
     let at = path.key("autoscale");
     if autoscale.max == 0 {
         report.error(&at.key("max"), "max must be at least 1");
+    } else if autoscale.min == 0 {
+        report.error(
+            &at.key("min"),
+            "min must be at least 1: scaling to zero is not supported (nothing would start a replica when requests come)",
+        );
     } else if autoscale.min > autoscale.max {
         report.error(
             &at,

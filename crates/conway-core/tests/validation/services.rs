@@ -171,6 +171,12 @@ fn autoscale_bounds_are_not_empty() {
         30,
         &["max must be at least 1"],
     );
+    assert_error(
+        "[services.web]\nrun = [\"web\"]\nautoscale = { min = 0, max = 2 }\n",
+        3,
+        21,
+        &["min must be at least 1", "scaling to zero is not supported"],
+    );
 }
 
 #[test]
