@@ -4,8 +4,6 @@
 //! calls those services as `client` would, with `client`'s own `http_proxy` and
 //! `CONWAY_UPSTREAM_<DEPENDENCY>`.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use conway_test_support::up::Running;
@@ -93,24 +91,7 @@ pub(crate) fn client(depends_on: &[&str]) -> String {
     )
 }
 
-/// `GET url` over a fresh connection, no proxy: the status and body. HTTP/1.0, so the
-/// body is never chunked.
+/// `GET url` over a fresh connection, no proxy: the status and body.
 pub(crate) fn get(url: &str) -> (u16, String) {
-    let rest = url.strip_prefix("http://").expect("an http:// URL");
-    let (host, path) = rest
-        .split_once('/')
-        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
-    let mut stream = TcpStream::connect(host).expect("connect");
-    stream.set_read_timeout(Some(PATIENCE)).expect("a timeout");
-    write!(stream, "GET {path} HTTP/1.0\r\nhost: {host}\r\n\r\n").expect("send");
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).expect("read");
-    let answer = String::from_utf8_lossy(&answer);
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {head:?}"));
-    (status, body.to_owned())
+    conway_test_support::up::http("GET", url, None)
 }
