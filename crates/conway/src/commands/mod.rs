@@ -1,5 +1,6 @@
 //! One module per verb; `run` dispatches.
 
+mod chaos_run;
 mod format;
 mod gateway;
 mod lint;
@@ -153,7 +154,9 @@ pub(crate) fn run(cli: Cli) -> Outcome {
             },
             follow,
         )),
-        Command::Chaos(ChaosCommand::Run { .. }) => Outcome::NotBuilt("chaos run"),
+        Command::Chaos(ChaosCommand::Run { experiment }) => {
+            block_on(chaos_run::run(&cli.global.server, output, &experiment))
+        }
         Command::Chaos(ChaosCommand::Kill {
             service,
             instance,
