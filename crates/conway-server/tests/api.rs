@@ -11,36 +11,15 @@ use conway_server::{MAX_BODY_BYTES, PATHS, ServerOptions, router};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-async fn app() -> Router {
-    let store = EmbeddedStore::in_memory().await.expect("in-memory store");
-    let registry = Registry::new(Arc::new(store));
-    let manifest = conway_core::parse(
-        "[services.catalog]\nrun = [\"catalog\"]\n[services.billing]\naddress = \"127.0.0.1:9300\"\n",
-    )
-    .expect("valid manifest")
-    .manifest;
-    registry
-        .load_manifest(&manifest)
-        .await
-        .expect("load manifest");
-    router(registry, &ServerOptions::default())
-}
+mod common;
 
-async fn call(app: &Router, method: Method, uri: &str, body: Option<&str>) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
-        .expect("request");
-    let response = app.clone().oneshot(request).await.expect("response");
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    let value = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
-    (status, value)
+use common::call;
+
+const SYSTEM: &str =
+    "[services.catalog]\nrun = [\"catalog\"]\n[services.billing]\naddress = \"127.0.0.1:9300\"\n";
+
+async fn app() -> Router {
+    common::app(SYSTEM).await
 }
 
 fn error_code(body: &Value) -> &str {

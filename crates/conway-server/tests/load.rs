@@ -1,45 +1,18 @@
 //! The load routes without sockets: proxies' reports in, a service's sum out.
 
-use std::sync::Arc;
-
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
-use conway_registry::registry::Registry;
-use conway_registry::store::EmbeddedStore;
-use conway_server::{ServerOptions, router};
+use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
-use tower::ServiceExt;
+
+mod common;
 
 async fn app() -> Router {
-    let store = EmbeddedStore::in_memory().await.expect("in-memory store");
-    let registry = Registry::new(Arc::new(store));
-    let manifest = conway_core::parse("[services.orders]\nrun = [\"orders\"]\n")
-        .expect("valid manifest")
-        .manifest;
-    registry
-        .load_manifest(&manifest)
-        .await
-        .expect("load manifest");
-    router(registry, &ServerOptions::default())
+    common::app("[services.orders]\nrun = [\"orders\"]\n").await
 }
 
+/// One request with `body` as its JSON.
 async fn call(app: &Router, method: Method, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-        .expect("request");
-    let response = app.clone().oneshot(request).await.expect("response");
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    common::call(app, method, uri, body.map(|b| b.to_string()).as_deref()).await
 }
 
 fn report(inflight: f64, breaker: &str) -> Value {

@@ -1,45 +1,16 @@
 //! Run-time splits (`PUT|DELETE /v1/services/{name}/split`) as the proxies see them in
 //! `GET /v1/config`, and the operations a lone control plane cannot serve.
 
-use std::sync::Arc;
-
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
-use conway_registry::registry::Registry;
-use conway_registry::store::EmbeddedStore;
-use conway_server::{ServerOptions, router};
-use serde_json::{Value, json};
-use tower::ServiceExt;
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+
+mod common;
+
+use common::call;
 
 async fn app() -> Router {
-    let store = EmbeddedStore::in_memory().await.expect("in-memory store");
-    let registry = Registry::new(Arc::new(store));
-    let manifest = conway_core::parse(
-        "[services.orders]\nrun = [\"orders\"]\nsplit = { \"1.0\" = \"100%\" }\n",
-    )
-    .expect("valid manifest")
-    .manifest;
-    registry.load_manifest(&manifest).await.expect("load");
-    router(registry, &ServerOptions::default())
-}
-
-async fn call(app: &Router, method: Method, uri: &str, body: Option<&str>) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
-        .expect("request");
-    let response = app.clone().oneshot(request).await.expect("response");
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    common::app("[services.orders]\nrun = [\"orders\"]\nsplit = { \"1.0\" = \"100%\" }\n").await
 }
 
 #[tokio::test]
