@@ -9,6 +9,7 @@
 //! [`Report`].
 
 mod experiment;
+mod inject;
 mod parse;
 mod probe;
 mod report;
