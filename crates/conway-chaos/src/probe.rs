@@ -151,7 +151,7 @@ fn check_service(
     }
     *seen = Some(now);
     if requests == 0 {
-        return result("no requests".into(), true);
+        return result("no new requests".into(), true);
     }
     let rate = errors as f64 / requests as f64;
     let mut ok = true;
@@ -256,6 +256,6 @@ mod tests {
             ])),
             &mut seen,
         );
-        assert!(idle.ok && idle.observed == "no requests", "{idle:?}");
+        assert!(idle.ok && idle.observed == "no new requests", "{idle:?}");
     }
 }

@@ -286,10 +286,11 @@ fn deviation(phase: Phase, check: &Check) -> Option<Deviation> {
 fn say_check(phase: Phase, check: &Check) -> String {
     match check.deviation() {
         None => format!(
-            "{} +{}: the steady state holds ({} probes)",
+            "{} +{}: the steady state holds ({} probe{})",
             phase.name(),
             seconds(check.at_ms),
-            check.results.len()
+            check.results.len(),
+            if check.results.len() == 1 { "" } else { "s" }
         ),
         Some(result) => format!(
             "{} +{}: probe {:?} deviated: expected {}, observed {}",

@@ -64,7 +64,7 @@ pub(crate) async fn run(server: &str, output: Output, file: &Path) -> anyhow::Re
 /// the verdict last.
 fn render(report: &Report) -> String {
     let mut out = format!("experiment: {}\n", report.title);
-    for phase in &report.phases {
+    for phase in report.phases.iter().filter(|p| !p.checks.is_empty()) {
         let checks = phase.checks.len();
         out.push_str(&format!(
             "\n{} ({checks} check{})\n",
