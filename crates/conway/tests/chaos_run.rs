@@ -1,12 +1,14 @@
 //! `conway chaos run EXPERIMENT.toml` against a real `conway up`: a hypothesis that
 //! holds through a delay, one that an abort breaks (the method stops, the rollback
-//! still runs), and a malformed file.
+//! still runs), SIGTERM in the middle of a method, and a malformed file.
 
+use std::io::Read;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use conway_test_support::up::{Running, Up, header, http, service};
+use conway_test_support::up::{PATIENCE, Running, Up, header, http, service};
+use conway_test_support::wait_for;
 use serde_json::Value;
 
 const CONWAY: &str = env!("CARGO_BIN_EXE_conway");
@@ -169,6 +171,79 @@ for = "60s"
     assert_eq!(run_time_faults(&up), serde_json::json!({}), "{stdout}");
     let (status, _) = http("GET", &format!("{}/", up.url("gateway")), None);
     assert_eq!(status, 200, "the gateway answers again");
+}
+
+#[test]
+fn sigterm_during_the_method_still_rolls_back() {
+    let up = web();
+    let experiment = write(
+        &up,
+        "long.toml",
+        &format!(
+            r#"title = "web stays up under a long delay"
+[steady_state]
+[[steady_state.probes]]
+name = "web answers"
+http = {{ url = "{gateway}/", status = 200 }}
+[[method]]
+action = "delay"
+service = "web"
+percent = 10
+duration = "10ms"
+[[method]]
+action = "wait"
+for = "5m"
+"#,
+            gateway = up.url("gateway")
+        ),
+    );
+    /// Killed whatever happens below, so that no run outlives the test.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Reap(
+        Command::new(CONWAY)
+            .args(["chaos", "run"])
+            .arg(&experiment)
+            .args(["--server", &up.url("control_plane")])
+            .env("CONWAY_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start conway chaos run"),
+    );
+    wait_for("the delay in force", PATIENCE, || {
+        run_time_faults(&up)["web"]["delay"]["duration"] == "10ms"
+    });
+    let status = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let mut code = None;
+    wait_for("conway chaos run to exit", PATIENCE, || {
+        code = child.0.try_wait().expect("wait").map(|s| s.code());
+        code.is_some()
+    });
+    let mut stdout = String::new();
+    child
+        .0
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut stdout)
+        .expect("read stdout");
+    let code = code.flatten();
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("interrupted by a signal; rolled back"),
+        "{stdout}"
+    );
+    assert_eq!(run_time_faults(&up), serde_json::json!({}), "{stdout}");
 }
 
 #[test]
