@@ -90,7 +90,7 @@ pub fn parse(source: &str) -> Result<Experiment, Diagnostics> {
     let experiment = match Experiment::deserialize(toml::de::Deserializer::from(document)) {
         Ok(experiment) => experiment,
         Err(error) => {
-            out.error(error.span().unwrap_or(root_span), error.message());
+            out.error(error.span().unwrap_or(root_span), suggest(error.message()));
             return Err(out.finish());
         }
     };
@@ -325,6 +325,49 @@ fn check_action(spanned: &Spanned<Action>, out: &mut Findings<'_>) {
     }
 }
 
+/// Adds "did you mean" to serde's "unknown field `x`, expected one of `a`, `b`" (and
+/// "unknown variant") when a known name is one or two edits away.
+fn suggest(message: &str) -> String {
+    let Some((kind, rest)) = ["unknown field `", "unknown variant `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix).map(|rest| (*prefix, rest)))
+    else {
+        return message.to_owned();
+    };
+    let Some((unknown, expected)) = rest.split_once('`') else {
+        return message.to_owned();
+    };
+    let closest = expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|known| (edit_distance(unknown, known), known))
+        .filter(|(distance, _)| *distance <= 2)
+        .min();
+    match closest {
+        Some((_, known)) => format!("{kind}{unknown}`; did you mean `{known}`?"),
+        None => message.to_owned(),
+    }
+}
+
+/// The Levenshtein distance between two short strings.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(above + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 fn list(keys: &[&str]) -> String {
     keys.iter()
         .map(|k| format!("`{k}`"))
@@ -393,6 +436,20 @@ service = "payments"
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(
             found[0].starts_with("x.toml:12:1: unknown field `max_p95`"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn near_misses_get_a_suggestion() {
+        let found = errors(&GOOD.replace("action = \"delay\"", "action = \"dealy\""));
+        assert!(
+            found[0].starts_with("x.toml:14:10: unknown variant `dealy`; did you mean `delay`?"),
+            "{found:?}"
+        );
+        let found = errors(&GOOD.replace("interval = ", "intervall = "));
+        assert!(
+            found[0].starts_with("x.toml:4:1: unknown field `intervall`; did you mean `interval`?"),
             "{found:?}"
         );
     }
