@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_spanned::Spanned;
 use toml::de::DeTable;
 
+use conway_core::diagnostics::did_you_mean;
 use conway_core::units::Duration;
 use conway_core::{Diagnostic, Diagnostics, Severity};
 
@@ -90,7 +91,10 @@ pub fn parse(source: &str) -> Result<Experiment, Diagnostics> {
     let experiment = match Experiment::deserialize(toml::de::Deserializer::from(document)) {
         Ok(experiment) => experiment,
         Err(error) => {
-            out.error(error.span().unwrap_or(root_span), suggest(error.message()));
+            out.error(
+                error.span().unwrap_or(root_span),
+                did_you_mean(error.message()),
+            );
             return Err(out.finish());
         }
     };
@@ -323,49 +327,6 @@ fn check_action(spanned: &Spanned<Action>, out: &mut Findings<'_>) {
     {
         out.error(service.span(), "service must name a service");
     }
-}
-
-/// Adds "did you mean" to serde's "unknown field `x`, expected one of `a`, `b`" (and
-/// "unknown variant") when a known name is one or two edits away.
-fn suggest(message: &str) -> String {
-    let Some((kind, rest)) = ["unknown field `", "unknown variant `"]
-        .iter()
-        .find_map(|prefix| message.strip_prefix(prefix).map(|rest| (*prefix, rest)))
-    else {
-        return message.to_owned();
-    };
-    let Some((unknown, expected)) = rest.split_once('`') else {
-        return message.to_owned();
-    };
-    let closest = expected
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .map(|known| (edit_distance(unknown, known), known))
-        .filter(|(distance, _)| *distance <= 2)
-        .min();
-    match closest {
-        Some((_, known)) => format!("{kind}{unknown}`; did you mean `{known}`?"),
-        None => message.to_owned(),
-    }
-}
-
-/// The Levenshtein distance between two short strings.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(above + 1);
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 fn list(keys: &[&str]) -> String {

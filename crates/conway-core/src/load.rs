@@ -383,39 +383,5 @@ fn suggest(message: &str) -> String {
         };
         return format!("invalid type: {rest}");
     }
-    let Some(rest) = message.strip_prefix("unknown field `") else {
-        return message.to_owned();
-    };
-    let Some((unknown, expected)) = rest.split_once('`') else {
-        return message.to_owned();
-    };
-    let closest = expected
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .map(|known| (edit_distance(unknown, known), known))
-        .filter(|(distance, _)| *distance <= 2)
-        .min();
-    match closest {
-        Some((_, known)) => format!("unknown field `{unknown}`; did you mean `{known}`?"),
-        None => message.to_owned(),
-    }
-}
-
-/// The Levenshtein distance between two short strings.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(above + 1);
-            diagonal = above;
-        }
-    }
-    row[b.len()]
+    crate::diagnostics::did_you_mean(message)
 }
