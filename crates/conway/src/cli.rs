@@ -312,7 +312,8 @@ pub(crate) enum GraphFormat {
 pub(crate) struct ProxyArgs {
     #[command(flatten)]
     pub(crate) component: ComponentArgs,
-    /// Worker threads; default: the machine's cores.
+    /// Worker threads; default: the machine's cores. With 1, everything runs on one
+    /// thread (no hand-offs between threads), the cheapest way to use one core.
     #[arg(long, value_name = "N")]
     pub(crate) threads: Option<usize>,
     /// The admin listener (`/healthz`, `/metrics`); port 0 picks a free one.

@@ -36,12 +36,19 @@ pub(crate) struct ProxyRun {
     pub(crate) otlp: Option<String>,
 }
 
-/// Runs the proxy on its own runtime, with `--threads` workers.
+/// Runs the proxy on its own runtime, with `--threads` workers. One worker is this
+/// thread itself (tokio's current-thread runtime): no task ever crosses threads, so no
+/// wake-up pays for one.
 pub(crate) fn run(args: ProxyRun) -> Outcome {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = args.threads {
-        builder.worker_threads(threads.max(1));
-    }
+    let mut builder = match args.threads {
+        Some(0 | 1) => tokio::runtime::Builder::new_current_thread(),
+        Some(threads) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(threads);
+            builder
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     match builder.enable_all().build() {
         Ok(runtime) => runtime.block_on(serve(args)).into(),
         Err(error) => {

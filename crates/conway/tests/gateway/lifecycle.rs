@@ -67,12 +67,13 @@ async fn without_the_control_plane_the_gateway_serves_and_restarts_from_its_save
         Some(0)
     );
     // Started again on the same folder while the control plane is still away: it must
-    // be ready from what it saved, and serve.
+    // be ready from what it saved, and serve. This time on one thread (tokio's
+    // current-thread runtime, as the benchmark runs it).
     system.gateway = Gateway::start(
         conway(),
         &system.plane.url,
         &system.gateway.data_dir,
-        &["--threads", "2"],
+        &["--threads", "1"],
     );
     let served = system.spread("/", 40, 4).await;
     assert_eq!(
