@@ -4,7 +4,8 @@
 # connection, nginx, HAProxy and the Conway gateway (without and with its access log),
 # each proxy pinned to core 1 with one worker while the upstream and the load generators
 # share core 0. Then what each gateway feature costs against the plain gateway: API-key
-# auth, JWT HS256, JWT RS256, a rate limit that never triggers, and tracing (spans
+# auth, JWT HS256, JWT RS256, a rate limit that never triggers, each JWT with that rate
+# limit (issue 9's "authentication plus rate limiting"), and tracing (spans
 # exported to the control plane's OTLP receiver, every trace sampled). Prints the machine, the tools' versions and one Markdown table with the
 # ratios, then the failover line (see bench/README.md). Not a test: it asserts nothing.
 #
@@ -281,6 +282,18 @@ service = "up"
 rate_limit = { rate = "1000000/s", burst = 1000000 }
 
 [[gateway.routes]]
+path = "/hs-limited"
+service = "up"
+auth = "jwt"
+rate_limit = { rate = "1000000/s", burst = 1000000 }
+
+[[gateway.routes]]
+path = "/rs-limited"
+service = "up"
+auth = "jwt"
+rate_limit = { rate = "1000000/s", burst = 1000000 }
+
+[[gateway.routes]]
 path = "/"
 service = "up"
 
@@ -341,28 +354,34 @@ wait_until 10 answers_200_with "$CONWAY_URL/key" "x-api-key: $API_KEY" || die "t
 wait_until 10 answers_200_with "$CONWAY_URL/hs" "authorization: Bearer $HS_TOKEN" || die "the JWT route refuses the HS256 token: $(curl -s -H "authorization: Bearer $HS_TOKEN" "$CONWAY_URL/hs")"
 wait_until 10 answers_200_with "$CONWAY_URL/rs" "authorization: Bearer $RS_TOKEN" || die "the JWT route refuses the RS256 token: $(curl -s -H "authorization: Bearer $RS_TOKEN" "$CONWAY_URL/rs")"
 wait_until 10 answers_200 "$CONWAY_URL/limited" || die "the rate-limited route does not answer"
+wait_until 10 answers_200_with "$CONWAY_URL/hs-limited" "authorization: Bearer $HS_TOKEN" || die "the HS256 rate-limited route refuses its token"
+wait_until 10 answers_200_with "$CONWAY_URL/rs-limited" "authorization: Bearer $RS_TOKEN" || die "the RS256 rate-limited route refuses its token"
 NGINX_WORKER=$(pgrep -P "$NGINX_MASTER" | head -1)
 [ -n "$NGINX_WORKER" ] || die "no nginx worker process"
 
-FEATURES=(api_key jwt_hs jwt_rs rate_limit tracing)
+FEATURES=(api_key jwt_hs jwt_rs rate_limit jwt_hs_limit jwt_rs_limit tracing)
 TARGETS=(direct nginx haproxy conway conway_log "${FEATURES[@]}")
 declare -A NAME=([direct]="direct" [nginx]="nginx" [haproxy]="HAProxy" [conway]="Conway" [conway_log]="Conway+access log"
   [api_key]="Conway+API key" [jwt_hs]="Conway+JWT HS256" [jwt_rs]="Conway+JWT RS256"
-  [rate_limit]="Conway+rate limit" [tracing]="Conway+tracing 100%")
+  [rate_limit]="Conway+rate limit" [jwt_hs_limit]="Conway+HS256+rate limit"
+  [jwt_rs_limit]="Conway+RS256+rate limit" [tracing]="Conway+tracing 100%")
 declare -A URL=([direct]="http://127.0.0.1:$UP_PORT/" [nginx]="http://127.0.0.1:$NGINX_PORT/"
   [haproxy]="http://127.0.0.1:$HAPROXY_PORT/" [conway]="$CONWAY_URL/" [conway_log]="$CONWAY_LOG_URL/"
   [api_key]="$CONWAY_URL/key" [jwt_hs]="$CONWAY_URL/hs" [jwt_rs]="$CONWAY_URL/rs"
-  [rate_limit]="$CONWAY_URL/limited" [tracing]="$CONWAY_TRACE_URL/")
+  [rate_limit]="$CONWAY_URL/limited" [jwt_hs_limit]="$CONWAY_URL/hs-limited"
+  [jwt_rs_limit]="$CONWAY_URL/rs-limited" [tracing]="$CONWAY_TRACE_URL/")
 # The header each target's requests carry, if any.
 declare -A HEADER=([api_key]="x-api-key: $API_KEY" [jwt_hs]="authorization: Bearer $HS_TOKEN"
-  [jwt_rs]="authorization: Bearer $RS_TOKEN")
+  [jwt_rs]="authorization: Bearer $RS_TOKEN" [jwt_hs_limit]="authorization: Bearer $HS_TOKEN"
+  [jwt_rs_limit]="authorization: Bearer $RS_TOKEN")
 header_args() { [ -z "${HEADER[$1]:-}" ] || printf '%s\n' -H "${HEADER[$1]}"; }
 declare -A ADDR=([direct]="127.0.0.1:$UP_PORT" [nginx]="127.0.0.1:$NGINX_PORT"
   [haproxy]="127.0.0.1:$HAPROXY_PORT" [conway]="${CONWAY_URL#http://}" [conway_log]="${CONWAY_LOG_URL#http://}")
 # The process whose CPU and memory count: the one serving (nginx: its worker).
 declare -A PROC=([direct]="$UP_PID" [nginx]="$NGINX_WORKER" [haproxy]="$HAPROXY_PID"
   [conway]="$CONWAY_PID" [conway_log]="$CONWAY_LOG_PID" [api_key]="$CONWAY_PID" [jwt_hs]="$CONWAY_PID"
-  [jwt_rs]="$CONWAY_PID" [rate_limit]="$CONWAY_PID" [tracing]="$CONWAY_TRACE_PID")
+  [jwt_rs]="$CONWAY_PID" [rate_limit]="$CONWAY_PID" [jwt_hs_limit]="$CONWAY_PID"
+  [jwt_rs_limit]="$CONWAY_PID" [tracing]="$CONWAY_TRACE_PID")
 
 # --- measuring helpers -------------------------------------------------------------
 cpu_ticks() { # utime + stime of a process (all its threads), in clock ticks
