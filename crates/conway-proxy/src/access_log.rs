@@ -9,7 +9,8 @@
 //! Lines are plain text with `key=value` fields, no colour:
 //! `2026-11-25T15:10:10.123Z access client=127.0.0.1:50712 method=GET path=/api/x
 //! status=200 route=api service=catalog endpoint=catalog-1 tries=1 duration_ms=0.412
-//! trace_id=4bf92f3577b34da6a3ce929d0e0e4736`.
+//! trace_id=4bf92f3577b34da6a3ce929d0e0e4736`, or, in [`Format::Json`] (`--log-format
+//! json`), one JSON object a line with the same fields and `"message":"access"`.
 
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,6 +21,16 @@ use parking_lot::Mutex;
 pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// The most bytes waiting to be written; past it, lines are dropped (and counted).
 pub const MAX_PENDING: usize = 4 * 1024 * 1024;
+
+/// How lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Format {
+    /// `key=value` fields after a timestamp.
+    #[default]
+    Text,
+    /// One JSON object a line.
+    Json,
+}
 
 /// What one line records.
 #[derive(Debug)]
@@ -51,6 +62,7 @@ pub struct Entry<'a> {
 #[derive(Debug, Clone)]
 pub struct AccessLog {
     shared: Arc<Shared>,
+    format: Format,
 }
 
 #[derive(Debug, Default)]
@@ -66,12 +78,12 @@ struct Pending {
 
 impl AccessLog {
     /// An access log on stderr, with its writer thread.
-    pub fn stderr() -> Self {
-        Self::to(Box::new(std::io::stderr()))
+    pub fn stderr(format: Format) -> Self {
+        Self::to(Box::new(std::io::stderr()), format)
     }
 
     /// An access log written to `out` (tests use a buffer).
-    pub fn to(out: Box<dyn std::io::Write + Send>) -> Self {
+    pub fn to(out: Box<dyn std::io::Write + Send>, format: Format) -> Self {
         let shared = Arc::new(Shared::default());
         let weak = Arc::downgrade(&shared);
         let spawned = std::thread::Builder::new()
@@ -80,7 +92,7 @@ impl AccessLog {
         if let Err(error) = spawned {
             tracing::warn!(%error, "cannot start the access log's writer; lines will be dropped");
         }
-        Self { shared }
+        Self { shared, format }
     }
 
     /// Appends the line of one request.
@@ -91,7 +103,10 @@ impl AccessLog {
             return;
         }
         let mut line = LineWriter(&mut pending.bytes);
-        let _ = write_line(&mut line, entry, SystemTime::now());
+        let _ = match self.format {
+            Format::Text => write_line(&mut line, entry, SystemTime::now()),
+            Format::Json => write_json_line(&mut line, entry, SystemTime::now()),
+        };
     }
 
     /// Writes out what is buffered now (on shutdown).
@@ -175,6 +190,52 @@ fn write_line(
         micros % 1000,
         entry.trace_id
     )
+}
+
+fn write_json_line(
+    out: &mut impl std::fmt::Write,
+    entry: &Entry<'_>,
+    now: SystemTime,
+) -> std::fmt::Result {
+    out.write_str("{\"timestamp\":\"")?;
+    write_timestamp(out, now)?;
+    write!(
+        out,
+        "\",\"message\":\"access\",\"client\":\"{}\",\"method\":",
+        entry.client
+    )?;
+    write_json_string(out, entry.method)?;
+    out.write_str(",\"path\":")?;
+    write_json_string(out, entry.path)?;
+    write!(out, ",\"status\":{},\"route\":", entry.status)?;
+    write_json_string(out, entry.route)?;
+    out.write_str(",\"service\":")?;
+    write_json_string(out, entry.service)?;
+    out.write_str(",\"endpoint\":")?;
+    write_json_string(out, entry.endpoint)?;
+    let micros = entry.duration.as_micros();
+    writeln!(
+        out,
+        ",\"tries\":{},\"duration_ms\":{}.{:03},\"trace_id\":\"{:032x}\"}}",
+        entry.tries,
+        micros / 1000,
+        micros % 1000,
+        entry.trace_id
+    )
+}
+
+/// `value` as a JSON string: quotes, backslashes and control characters escaped.
+fn write_json_string(out: &mut impl std::fmt::Write, value: &str) -> std::fmt::Result {
+    out.write_char('"')?;
+    for c in value.chars() {
+        match c {
+            '"' => out.write_str("\\\"")?,
+            '\\' => out.write_str("\\\\")?,
+            c if u32::from(c) < 0x20 => write!(out, "\\u{:04x}", u32::from(c))?,
+            c => out.write_char(c)?,
+        }
+    }
+    out.write_char('"')
 }
 
 /// A value as is when it is plain, else quoted with `"` and `\` escaped (paths and
@@ -275,6 +336,24 @@ mod tests {
     }
 
     #[test]
+    fn json_lines_parse_with_every_field_even_from_hostile_values() {
+        let mut out = String::new();
+        let now = UNIX_EPOCH + Duration::from_millis(1_795_619_410_123);
+        write_json_line(&mut out, &entry("/a b\"c\\", "x\ny\u{1}"), now).unwrap();
+        assert_eq!(out.matches('\n').count(), 1, "{out}");
+        let line: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
+        assert_eq!(line["timestamp"], "2026-11-25T15:10:10.123Z");
+        assert_eq!(line["message"], "access");
+        assert_eq!(line["client"], "127.0.0.1:50712");
+        assert_eq!(line["path"], "/a b\"c\\");
+        assert_eq!(line["route"], "x\ny\u{1}");
+        assert_eq!(line["status"], 200);
+        assert_eq!(line["tries"], 1);
+        assert_eq!(line["duration_ms"], 1.412);
+        assert_eq!(line["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    }
+
+    #[test]
     fn dates_follow_the_calendar() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
@@ -298,7 +377,7 @@ mod tests {
     #[test]
     fn lines_reach_the_writer() {
         let sink = Sink::default();
-        let log = AccessLog::to(Box::new(sink.clone()));
+        let log = AccessLog::to(Box::new(sink.clone()), Format::Text);
         log.record(&entry("/one", "api"));
         // The writer thread flushes on its interval; wait for it (no fixed sleep).
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -313,6 +392,7 @@ mod tests {
         // No writer thread: the buffer only grows.
         let log = AccessLog {
             shared: Arc::default(),
+            format: Format::Text,
         };
         let path = "/".repeat(MAX_PENDING);
         log.record(&entry(&path, "api"));

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::access_log::AccessLog;
+use crate::access_log::{AccessLog, Format as AccessLogFormat};
 use crate::admin::Admin;
 use crate::gateway::Gateway;
 use crate::mesh::{Mesh, MeshMode};
@@ -39,8 +39,8 @@ pub struct ProxyOptions {
     pub admin_listen: SocketAddr,
     /// Where the last known state is saved; `None` keeps nothing.
     pub data_dir: Option<PathBuf>,
-    /// Write one log line per request.
-    pub access_log: bool,
+    /// Write one log line per request, in this format.
+    pub access_log: Option<AccessLogFormat>,
     /// The OTLP/HTTP receiver that gets a span per request and the caller → callee
     /// counts behind the dependency graph (`http://127.0.0.1:4318`).
     pub otlp: Option<String>,
@@ -165,7 +165,7 @@ pub async fn start(
         table: table.clone(),
         upstreams: crate::upstream::Upstreams::new(),
         metrics: metrics.clone(),
-        access_log: options.access_log.then(AccessLog::stderr),
+        access_log: options.access_log.map(AccessLog::stderr),
         rate_limits: RateLimits::default(),
         https_port: listens
             .iter()
@@ -292,7 +292,7 @@ pub async fn start_gateway(
         server: options.server,
         admin_listen: options.admin_listen,
         data_dir: options.data_dir,
-        access_log: options.access_log,
+        access_log: options.access_log.then_some(AccessLogFormat::Text),
         otlp: None,
     };
     let proxy = start(

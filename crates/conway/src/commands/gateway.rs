@@ -31,7 +31,8 @@ pub(crate) struct ProxyRun {
     pub(crate) admin_listen: SocketAddr,
     pub(crate) data_dir: Option<PathBuf>,
     pub(crate) threads: Option<usize>,
-    pub(crate) access_log: bool,
+    /// The access log's format; `None` writes none.
+    pub(crate) access_log: Option<conway_proxy::access_log::Format>,
     pub(crate) tls_listen: Option<SocketAddr>,
     pub(crate) otlp: Option<String>,
 }

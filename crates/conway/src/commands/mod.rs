@@ -60,11 +60,9 @@ pub(crate) fn run(cli: Cli) -> Outcome {
             block_on(server::run(args))
         }
         Command::Gateway(proxy) => {
-            gateway::run(proxy_run(gateway::Role::Gateway, cli.global.server, proxy))
+            gateway::run(proxy_run(gateway::Role::Gateway, cli.global, proxy))
         }
-        Command::Mesh(proxy) => {
-            gateway::run(proxy_run(gateway::Role::Mesh, cli.global.server, proxy))
-        }
+        Command::Mesh(proxy) => gateway::run(proxy_run(gateway::Role::Mesh, cli.global, proxy)),
         Command::Agent { .. } => Outcome::NotBuilt("agent"),
         Command::Apply { manifest } => block_on(operations::apply(
             &cli.global.server,
@@ -199,17 +197,22 @@ fn block_on(command: impl std::future::Future<Output = anyhow::Result<Outcome>>)
 
 fn proxy_run(
     role: gateway::Role,
-    server: String,
+    global: crate::cli::GlobalArgs,
     proxy: crate::cli::ProxyArgs,
 ) -> gateway::ProxyRun {
+    // The access log follows `--log-format`, as the program's own logs do.
+    let format = match global.log_format {
+        crate::logging::LogFormat::Text => conway_proxy::access_log::Format::Text,
+        crate::logging::LogFormat::Json => conway_proxy::access_log::Format::Json,
+    };
     gateway::ProxyRun {
         role,
-        server,
+        server: global.server,
         listen: proxy.component.listen,
         admin_listen: proxy.admin_listen,
         data_dir: proxy.component.data_dir,
         threads: proxy.threads,
-        access_log: !proxy.no_access_log,
+        access_log: (!proxy.no_access_log).then_some(format),
         tls_listen: proxy.tls_listen,
         otlp: proxy.otlp,
     }

@@ -65,7 +65,7 @@ impl Proxy {
             server: control_plane.to_owned(),
             admin_listen: ANY_LOOPBACK,
             data_dir: Some(data_dir.join("proxy")),
-            access_log: false,
+            access_log: None,
             otlp,
         };
         let (stop, stopped) = watch::channel(false);
