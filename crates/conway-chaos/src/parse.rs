@@ -2,9 +2,8 @@
 //! rules serde cannot say — each problem as `FILE:LINE:COLUMN: message`, as
 //! `conway validate` reports a manifest's.
 
-use std::io::Read;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 use serde_spanned::Spanned;
@@ -22,51 +21,12 @@ pub const MAX_EXPERIMENT_BYTES: usize = 1024 * 1024;
 /// The shortest interval between checks, and between kills.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Why an experiment file could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ParseError {
-    /// The file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// What the operating system said.
-        source: std::io::Error,
-    },
-    /// The file was read and has problems.
-    #[error("{}", diagnostics.render(&path.display().to_string()).trim_end())]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// Every problem found, in source order.
-        diagnostics: Diagnostics,
-    },
-}
+/// Why an experiment file could not be used: unreadable, or its problems.
+pub type ParseError = conway_core::LoadError;
 
 /// Reads and checks the experiment at `path`.
 pub fn load_file(path: &Path) -> Result<Experiment, ParseError> {
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|file| {
-            file.take(MAX_EXPERIMENT_BYTES as u64 + 1)
-                .read_to_end(&mut bytes)
-        })
-        .map_err(|source| ParseError::Read {
-            path: path.into(),
-            source,
-        })?;
-    let invalid = |diagnostics| ParseError::Invalid {
-        path: path.into(),
-        diagnostics,
-    };
-    let source = String::from_utf8(bytes).map_err(|e| {
-        let offset = e.utf8_error().valid_up_to();
-        let text = String::from_utf8_lossy(e.as_bytes());
-        let mut out = Findings::new(&text);
-        out.error(offset..offset, "the file is not UTF-8 text");
-        invalid(out.finish())
-    })?;
-    parse(&source).map_err(invalid)
+    conway_core::load_text(path, MAX_EXPERIMENT_BYTES, parse)
 }
 
 /// Checks an experiment's text: every syntax error, else the first type error, else

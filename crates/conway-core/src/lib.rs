@@ -18,6 +18,6 @@ pub mod units;
 mod validate;
 
 pub use diagnostics::{Diagnostic, Diagnostics, Severity};
-pub use load::{LoadError, Loaded, MAX_MANIFEST_BYTES, load_file, parse};
+pub use load::{LoadError, Loaded, MAX_MANIFEST_BYTES, load_file, load_text, parse};
 pub use manifest::Manifest;
 pub use reference::{json_schema, markdown_reference};

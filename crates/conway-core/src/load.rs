@@ -28,13 +28,13 @@ pub struct Loaded {
     pub warnings: Diagnostics,
 }
 
-/// Why a manifest file could not be loaded.
+/// Why a file Conway checks (a manifest, a chaos experiment) could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The file could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
-        /// The manifest's path.
+        /// The file's path.
         path: PathBuf,
         /// What the operating system said.
         source: std::io::Error,
@@ -42,7 +42,7 @@ pub enum LoadError {
     /// The file was read and has problems.
     #[error("{}", diagnostics.render(&path.display().to_string()).trim_end())]
     Invalid {
-        /// The manifest's path.
+        /// The file's path.
         path: PathBuf,
         /// Every problem found, with warnings.
         diagnostics: Diagnostics,
@@ -51,14 +51,21 @@ pub enum LoadError {
 
 /// Reads and checks the manifest at `path`.
 pub fn load_file(path: &FsPath) -> Result<Loaded, LoadError> {
-    // Read one byte past the limit, no more: `parse` then reports the file as too large,
-    // and a wrong path to something endless (`/dev/zero`) fails at once.
-    let mut source = Vec::new();
+    load_text(path, MAX_MANIFEST_BYTES, parse)
+}
+
+/// Reads the text file at `path` and checks it with `check`. At most one byte past
+/// `max` is read, so that `check` reports the file as too large and a wrong path to
+/// something endless (`/dev/zero`) fails at once; text that is not UTF-8 is an error at
+/// its first bad byte.
+pub fn load_text<T>(
+    path: &FsPath,
+    max: usize,
+    check: impl FnOnce(&str) -> Result<T, Diagnostics>,
+) -> Result<T, LoadError> {
+    let mut bytes = Vec::new();
     std::fs::File::open(path)
-        .and_then(|file| {
-            file.take(MAX_MANIFEST_BYTES as u64 + 1)
-                .read_to_end(&mut source)
-        })
+        .and_then(|file| file.take(max as u64 + 1).read_to_end(&mut bytes))
         .map_err(|source| LoadError::Read {
             path: path.into(),
             source,
@@ -67,22 +74,24 @@ pub fn load_file(path: &FsPath) -> Result<Loaded, LoadError> {
         path: path.into(),
         diagnostics,
     };
-    if source.len() > MAX_MANIFEST_BYTES {
-        return Err(invalid(too_large()));
-    }
-    let source = String::from_utf8(source).map_err(|e| {
-        let offset = e.utf8_error().valid_up_to();
-        let text = String::from_utf8_lossy(e.as_bytes());
-        let mut diagnostics = Diagnostics::default();
-        diagnostics.push(Diagnostic::at(
-            Severity::Error,
-            &text,
-            offset..offset,
-            "the file is not UTF-8 text",
-        ));
-        invalid(diagnostics)
-    })?;
-    parse(&source).map_err(invalid)
+    let source = match String::from_utf8(bytes) {
+        Ok(source) => source,
+        // Cut at the limit, perhaps inside a character: `check` says it is too large.
+        Err(e) if e.as_bytes().len() > max => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        Err(e) => {
+            let offset = e.utf8_error().valid_up_to();
+            let text = String::from_utf8_lossy(e.as_bytes());
+            let mut diagnostics = Diagnostics::default();
+            diagnostics.push(Diagnostic::at(
+                Severity::Error,
+                &text,
+                offset..offset,
+                "the file is not UTF-8 text",
+            ));
+            return Err(invalid(diagnostics));
+        }
+    };
+    check(&source).map_err(invalid)
 }
 
 /// Checks a manifest's text: all syntax errors, else all type errors, else all

@@ -425,6 +425,21 @@ fn a_manifest_over_the_limit_is_refused_at_its_start() {
         }
         other => panic!("expected an invalid manifest, got {other:?}"),
     }
+    // Cut at the limit inside a two-byte character, it is still "too large", not
+    // "not UTF-8".
+    let accented = format!("# {}\n", "é".repeat(MAX_MANIFEST_BYTES / 2 + 1));
+    let mut file = tempfile::NamedTempFile::new().expect("a temporary file");
+    file.write_all(accented.as_bytes()).expect("written");
+    match load_file(file.path()) {
+        Err(LoadError::Invalid { diagnostics, .. }) => {
+            let messages: Vec<&str> = diagnostics.iter().map(|d| d.message.as_str()).collect();
+            assert!(
+                messages.len() == 1 && messages[0].contains("larger than"),
+                "{messages:?}"
+            );
+        }
+        other => panic!("expected an invalid manifest, got {other:?}"),
+    }
     // Just under the limit is read.
     let comment = format!("# {}\n", "x".repeat(MAX_MANIFEST_BYTES - 3));
     assert_eq!(comment.len(), MAX_MANIFEST_BYTES);
