@@ -3,13 +3,10 @@
 //! process and real processes of `conway_test_support::TEST_SERVICE`.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use conway_client::Client;
 use conway_core::api::{ChaosKillRequest, DeployRequest, DeployState, InstanceState};
-use conway_registry::registry::Registry;
-use conway_registry::store::EmbeddedStore;
 use conway_supervisor::{
     ChaosError, ChaosJobs, Deploy, DeployError, Supervisor, SupervisorOptions,
 };
@@ -29,21 +26,10 @@ fn manifest(services: &[(&str, &str)]) -> conway_core::Manifest {
     conway_core::parse(&toml).expect("valid manifest").manifest
 }
 
+mod common;
+
 async fn start(manifest: &conway_core::Manifest) -> (Supervisor, Client, tempfile::TempDir) {
-    let store = EmbeddedStore::in_memory().await.expect("store");
-    let registry = Registry::new(Arc::new(store));
-    registry.load_manifest(manifest).await.expect("manifest");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    let router = conway_server::router(registry, &conway_server::ServerOptions::default());
-    tokio::spawn(conway_server::serve(
-        listener,
-        router,
-        std::future::pending(),
-    ));
-    let client = Client::new(&url).expect("client");
+    let client = common::control_plane(manifest).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let mut options = SupervisorOptions::new(dir.path().join("data"));
     options.stop_grace = Duration::from_secs(2);

@@ -4,36 +4,19 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use conway_client::Client;
 use conway_core::api::{Instance, InstanceState};
-use conway_registry::registry::Registry;
-use conway_registry::store::EmbeddedStore;
 use conway_supervisor::{Event, RestartPolicy, Supervisor, SupervisorOptions};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
 
 const SERVICE: &str = conway_test_support::TEST_SERVICE;
 
-/// A control plane serving an in-memory registry with `manifest` loaded.
-async fn control_plane(manifest: &conway_core::Manifest) -> Client {
-    let store = EmbeddedStore::in_memory().await.expect("store");
-    let registry = Registry::new(Arc::new(store));
-    registry.load_manifest(manifest).await.expect("manifest");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    let router = conway_server::router(registry, &conway_server::ServerOptions::default());
-    tokio::spawn(conway_server::serve(
-        listener,
-        router,
-        std::future::pending(),
-    ));
-    Client::new(&url).expect("client")
-}
+mod common;
+
+use common::control_plane;
 
 struct Harness {
     supervisor: Supervisor,
