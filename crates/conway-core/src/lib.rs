@@ -7,6 +7,7 @@
 //! builds on it.
 
 pub mod api;
+pub mod calendar;
 pub mod diagnostics;
 pub mod governance;
 mod load;
